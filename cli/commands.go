@@ -1,0 +1,11 @@
+package cli
+
+import "github.com/urfave/cli/v2"
+
+// commands lists meshc's commands; each is built in its own file.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		validateCommand(),
+		compileCommand(),
+	}
+}
