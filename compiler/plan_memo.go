@@ -32,8 +32,8 @@ type clusterEntry struct {
 
 type outboundEntry struct {
 	warnings []string
-	os   *OutboundService
-	deps map[svcRef]uint64 // generation of every service it read
+	os       *OutboundService
+	deps     map[svcRef]uint64 // generation of every service it read
 }
 
 func newMemo() *memo {

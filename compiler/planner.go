@@ -25,7 +25,7 @@ type Planner struct {
 	dps       map[ProxyKey]*schema.Resource
 	ingresses map[string]*schema.Resource // by name
 	vips      map[string][]VIPListener
-	services  map[string]map[string]*svcInfo // mesh → service
+	services  map[string]map[string]*svcInfo   // mesh → service
 	users     map[svcRef]map[ProxyKey]struct{} // proxies whose plan read a service
 	deps      map[ProxyKey][]svcRef
 	gen       uint64
