@@ -31,8 +31,10 @@ func (r *recorder) Update(p *compiler.ProxyPlan, id *WorkloadIdentity) error {
 	r.ids <- id
 	return nil
 }
-func (r *recorder) Remove(k compiler.ProxyKey)          { r.removed <- k }
-func (r *recorder) Dump(nodeID string) ([]byte, error) { return []byte(`{"node":"` + nodeID + `"}`), nil }
+func (r *recorder) Remove(k compiler.ProxyKey) { r.removed <- k }
+func (r *recorder) Dump(nodeID string) ([]byte, error) {
+	return []byte(`{"node":"` + nodeID + `"}`), nil
+}
 
 func testMesh() *compiler.Bundle {
 	return &compiler.Bundle{Version: "v1", Resources: []schema.Resource{

@@ -246,4 +246,3 @@ func newMetrics(r prometheus.Registerer) *metrics {
 
 // DataplaneCount is the number of registered dataplanes (for status output).
 func (a *Agent) DataplaneCount() int { return len(a.reg.List(schema.TypeDataplane, "")) }
-
