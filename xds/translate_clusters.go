@@ -165,10 +165,10 @@ func applyCircuitBreaker(cl *clusterv3.Cluster, cb *schema.CircuitBreakerConf) {
 			BaseEjectionTime:   dur(od.BaseEjectionTime),
 			MaxEjectionPercent: u32(od.MaxEjectionPercent),
 			// Only the detectors the policy names are on.
-			EnforcingConsecutive_5Xx:             wrapperspb.UInt32(0),
-			EnforcingConsecutiveGatewayFailure:   wrapperspb.UInt32(0),
+			EnforcingConsecutive_5Xx:               wrapperspb.UInt32(0),
+			EnforcingConsecutiveGatewayFailure:     wrapperspb.UInt32(0),
 			EnforcingConsecutiveLocalOriginFailure: wrapperspb.UInt32(0),
-			EnforcingSuccessRate:                 wrapperspb.UInt32(0),
+			EnforcingSuccessRate:                   wrapperspb.UInt32(0),
 		}
 		if d := od.Detectors; d != nil {
 			if d.TotalFailures != nil {

@@ -56,7 +56,6 @@ type timeouts struct {
 	idle, streamIdle, maxConn, request *durationpb.Duration
 }
 
-
 // outboundListener returns the (shared) listener of one outbound.
 func (t *Translator) outboundListener(o *compiler.OutboundPlan) (*listenerv3.Listener, string, error) {
 	name := o.Name()
