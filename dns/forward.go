@@ -66,6 +66,7 @@ func (s *Server) forward(r *mdns.Msg, udp bool, size int) (*mdns.Msg, string) {
 		}
 		resp.Id = r.Id
 		resp.Compress = true
+		fitEDNS(resp, r, size)
 		if udp {
 			resp.Truncate(size)
 		}
@@ -92,4 +93,22 @@ func (s *Server) exchange(ctx context.Context, req *mdns.Msg, upstream string, u
 		return nil, fmt.Errorf("%s %s: %w", network, upstream, err)
 	}
 	return resp, nil
+}
+
+// fitEDNS makes a forwarded answer's OPT record match the client's request:
+// present (with our payload size) when the client sent one, absent otherwise.
+func fitEDNS(resp, req *mdns.Msg, size int) {
+	var extra []mdns.RR
+	var upstreamDO bool
+	for _, rr := range resp.Extra {
+		if o, ok := rr.(*mdns.OPT); ok {
+			upstreamDO = o.Do()
+			continue
+		}
+		extra = append(extra, rr)
+	}
+	resp.Extra = extra
+	if o := req.IsEdns0(); o != nil {
+		resp.SetEdns0(uint16(size), o.Do() && upstreamDO)
+	}
 }

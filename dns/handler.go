@@ -37,10 +37,8 @@ func (s *Server) answer(r *mdns.Msg, mesh string, client netip.Addr, udp bool) (
 	opt := r.IsEdns0()
 	if opt != nil {
 		if opt.Version() != 0 {
-			m.SetRcode(r, mdns.RcodeBadVers)
 			m.SetEdns0(maxUDPResponse, false)
-			m.IsEdns0().SetExtendedRcode(mdns.RcodeBadVers)
-			m.Rcode = mdns.RcodeBadVers & 0xF
+			m.Rcode = mdns.RcodeBadVers // Pack puts the upper bits in the OPT record
 			return m, kindInvalid
 		}
 		size = max(int(opt.UDPSize()), mdns.MinMsgSize)
