@@ -21,35 +21,27 @@ type MeshVIPs struct {
 // service itself uses, so `curl http://backend.mesh` works.
 const DefaultVIPPort = 80
 
-// VIPOutbound is one outbound listener a proxy gets from port mapping: it
-// accepts on Address:Port and forwards to Service (the instances carrying Tags
-// when Tags is set, i.e. a VirtualOutbound subset).
-type VIPOutbound struct {
-	Address netip.Addr
-	Port    int
-	Service string
-	Tags    map[string]string
-	// Host is the DNS name the address answers for: the service's first name
-	// form ("backend.mesh", empty when the service name is not a DNS name) or
-	// the VirtualOutbound host.
-	Host string
-}
-
 // VIPOutbounds returns the VIP listeners of every proxy of a mesh: for every
 // service with a VIP, VIP:80 and VIP:<each port its instances listen on>; for
 // every VirtualOutbound host with a VIP, VIP:<its rendered port>. Services or
 // hosts without a VIP (e.g. the range was exhausted) get none. Sorted by
 // address then port; no address:port appears twice.
-func VIPOutbounds(ms MeshServices, vips MeshVIPs) []VIPOutbound {
-	var out []VIPOutbound
+// The result is PlanInput.VIPs[mesh].
+func VIPOutbounds(ms MeshServices, vips MeshVIPs) []VIPListener {
+	type entry struct {
+		ap netip.AddrPort
+		l  VIPListener
+	}
+	var out []entry
 	seen := map[netip.AddrPort]bool{}
-	emit := func(o VIPOutbound) {
-		k := netip.AddrPortFrom(o.Address, uint16(o.Port))
-		if !o.Address.IsValid() || seen[k] {
+	emit := func(addr netip.Addr, l VIPListener) {
+		k := netip.AddrPortFrom(addr, uint16(l.Port))
+		if !addr.IsValid() || seen[k] {
 			return
 		}
 		seen[k] = true
-		out = append(out, o)
+		l.Address = addr.String()
+		out = append(out, entry{k, l})
 	}
 	for _, s := range ms.Services {
 		host := ""
@@ -60,22 +52,21 @@ func VIPOutbounds(ms MeshServices, vips MeshVIPs) []VIPOutbound {
 			if !addr.IsValid() {
 				continue
 			}
-			emit(VIPOutbound{Address: addr, Port: DefaultVIPPort, Service: s.Name, Host: host})
+			emit(addr, VIPListener{Port: DefaultVIPPort, Service: s.Name, Host: host})
 			for _, p := range s.Ports {
-				emit(VIPOutbound{Address: addr, Port: p, Service: s.Name, Host: host})
+				emit(addr, VIPListener{Port: p, Service: s.Name, Host: host})
 			}
 		}
 	}
 	for _, h := range ms.VirtualHosts {
 		for _, addr := range []netip.Addr{vips.Hosts[h.Host], vips.HostsV6[h.Host]} {
-			emit(VIPOutbound{Address: addr, Port: h.Port, Service: h.Service, Tags: h.Tags, Host: h.Host})
+			emit(addr, VIPListener{Port: h.Port, Service: h.Service, Tags: h.Tags, Host: h.Host})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if c := out[i].Address.Compare(out[j].Address); c != 0 {
-			return c < 0
-		}
-		return out[i].Port < out[j].Port
-	})
-	return out
+	sort.Slice(out, func(i, j int) bool { return out[i].ap.Compare(out[j].ap) < 0 })
+	ls := make([]VIPListener, len(out))
+	for i, e := range out {
+		ls[i] = e.l
+	}
+	return ls
 }

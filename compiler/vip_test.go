@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -18,9 +19,9 @@ func TestServiceDNSNames(t *testing.T) {
 		{"backend", []string{"backend.mesh"}},
 		{"Backend", []string{"backend.mesh"}},
 		{"echo-server_echo-example_svc_1010", []string{"echo-server_echo-example_svc_1010.mesh", "echo-server.echo-example.svc.1010.mesh"}},
-		{"a__b", []string{"a__b.mesh"}},   // '_'→'.' would make an empty label
-		{"web/v1", nil},                   // not writable in DNS: VIP only
-		{long, nil},                       // label over 63
+		{"a__b", []string{"a__b.mesh"}}, // '_'→'.' would make an empty label
+		{"web/v1", nil},                 // not writable in DNS: VIP only
+		{long, nil},                     // label over 63
 		{long[:40] + "_" + long[:40], []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.mesh"}},
 		{"-bad", nil},
 	} {
@@ -138,7 +139,7 @@ func TestZoneServicesAndVIPOutbounds(t *testing.T) {
 	outs := VIPOutbounds(got[0], vips)
 	var lines []string
 	for _, o := range outs {
-		lines = append(lines, netip.AddrPortFrom(o.Address, uint16(o.Port)).String()+"→"+o.Service+" "+o.Host)
+		lines = append(lines, fmt.Sprintf("%s:%d→%s %s", o.Address, o.Port, o.Service, o.Host))
 	}
 	want := []string{
 		"240.0.0.1:80→backend backend.mesh", "240.0.0.1:8080→backend backend.mesh", "240.0.0.1:8081→backend backend.mesh",
