@@ -23,21 +23,26 @@ func compileCommand() *cli.Command {
 			&cli.StringFlag{Name: "commit", Usage: "Git commit to record in the bundle"},
 		},
 		Action: func(c *cli.Context) error {
+			args, err := positionalArgs(c)
+			if err != nil {
+				return cli.Exit("meshc compile: "+err.Error(), ExitNoRun)
+			}
 			out := c.String("output")
 			if out != "json" && out != "yaml" {
 				return cli.Exit(fmt.Sprintf("meshc compile: unknown -o %q: use json or yaml", out), ExitNoRun)
 			}
-			if c.NArg() > 1 {
+			if len(args) > 1 {
 				return cli.Exit("meshc compile: takes one PATH (a directory or file); to check several, use meshc validate", ExitNoRun)
 			}
 			path := "."
-			if c.NArg() == 1 {
-				path = c.Args().First()
+			if len(args) == 1 {
+				path = args[0]
 			}
 			if err := checkPaths("compile", []string{path}); err != nil {
 				return err
 			}
 			res := loadAndCompile([]string{path}, c.String("commit"))
+			var data []byte
 			errw := c.App.ErrWriter
 			if errw == nil {
 				errw = os.Stderr
@@ -51,7 +56,7 @@ func compileCommand() *cli.Command {
 				fmt.Fprintln(errw, summarize(res).line())
 				return cli.Exit("", ExitInvalid)
 			}
-			data, err := json.MarshalIndent(res.Bundle, "", "  ")
+			data, err = json.MarshalIndent(res.Bundle, "", "  ")
 			if err != nil {
 				return cli.Exit(fmt.Sprintf("meshc compile: encode bundle: %v", err), ExitNoRun)
 			}

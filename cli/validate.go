@@ -26,11 +26,14 @@ func validateCommand() *cli.Command {
 			},
 		},
 		Action: func(c *cli.Context) error {
+			paths, err := positionalArgs(c)
+			if err != nil {
+				return cli.Exit("meshc validate: "+err.Error(), ExitNoRun)
+			}
 			format := c.String("format")
 			if !validFormat(format) {
 				return cli.Exit(fmt.Sprintf("meshc validate: unknown --format %q: use text, json or github", format), ExitNoRun)
 			}
-			paths := c.Args().Slice()
 			if len(paths) == 0 {
 				paths = []string{"."}
 			}

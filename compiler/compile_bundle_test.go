@@ -16,10 +16,10 @@ var bundleDocs = []string{
 	meshPayments,
 	allowWebToBackend,
 	`{type: Zone, name: zone-b, enabled: false}`,
-	policy("MeshTimeout", "timeouts", `
+	policyDoc("MeshTimeout", "timeouts", `
 targetRef: {kind: Mesh}
 to: [{targetRef: {kind: Mesh}, default: {connectionTimeout: 60s, http: {requestTimeout: 1500ms}}}]`),
-	route("MeshHTTPRoute", "canary", `
+	routeDoc("MeshHTTPRoute", "canary", `
 - default:
     backendRefs:
     - {kind: MeshServiceSubset, name: backend, tags: {kuma.io/zone: zone-a}, weight: 90}
@@ -89,7 +89,7 @@ func TestCompileVersionIgnoresEquivalentSpellings(t *testing.T) {
 	// lists and maps instead of absent ones, an omitted top-level targetRef.
 	variant := make([]string, len(bundleDocs))
 	copy(variant, bundleDocs)
-	variant[4] = policy("MeshTimeout", "timeouts", `
+	variant[4] = policyDoc("MeshTimeout", "timeouts", `
 to: [{targetRef: {kind: Mesh, tags: {}}, default: {connectionTimeout: 1m, http: {requestTimeout: 1.5s, streamIdleTimeout: null}}}]
 from: []`)
 	variant[1] = "type: Mesh\nname: payments\nmtls: {backends: []}\n"

@@ -19,7 +19,7 @@ type want struct {
 func e(res, path, msg string) want { return want{schema.SeverityError, res, path, msg} }
 func w(res, path, msg string) want { return want{schema.SeverityWarning, res, path, msg} }
 
-func policy(typ, name, spec string) string {
+func policyDoc(typ, name, spec string) string {
 	return "type: " + typ + "\nname: " + name + "\nmesh: default\nspec:\n" + indent(spec, "  ")
 }
 
@@ -32,8 +32,8 @@ func indent(s, pfx string) string {
 }
 
 // route is a MeshHTTPRoute with one rule under to[0] sending to the given backendRefs.
-func route(typ, name, rule string) string {
-	return policy(typ, name, `
+func routeDoc(typ, name, rule string) string {
+	return policyDoc(typ, name, `
 targetRef: {kind: Mesh}
 to:
 - targetRef: {kind: MeshService, name: backend}
@@ -57,31 +57,31 @@ func TestCompileRules(t *testing.T) {
 			docs: []string{
 				meshPayments,
 				`{type: Zone, name: zone-a, enabled: true}`,
-				policy("MeshTimeout", "t", `
+				policyDoc("MeshTimeout", "t", `
 targetRef: {kind: Mesh}
 to: [{targetRef: {kind: Mesh}, default: {connectionTimeout: 5s, http: {requestTimeout: 10s}}}]
 from: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`),
-				policy("MeshRetry", "r", `
+				policyDoc("MeshRetry", "r", `
 targetRef: {kind: MeshSubset, tags: {team: web}}
 to: [{targetRef: {kind: MeshService, name: backend}, default: {http: {numRetries: 3, backOff: {baseInterval: 25ms, maxInterval: 250ms}}}}]`),
-				policy("MeshCircuitBreaker", "cb", `
+				policyDoc("MeshCircuitBreaker", "cb", `
 targetRef: {kind: MeshServiceSubset, name: web, tags: {version: v1}}
 to: [{targetRef: {kind: Mesh}, default: {outlierDetection: {maxEjectionPercent: 50}}}]
 from: [{targetRef: {kind: Mesh}, default: {connectionLimits: {maxConnections: 100}}}]`),
-				policy("MeshHealthCheck", "hc", `
+				policyDoc("MeshHealthCheck", "hc", `
 targetRef: {kind: MeshService, name: web}
 to: [{targetRef: {kind: MeshService, name: backend}, default: {interval: 10s, timeout: 2s, http: {path: /health}}}]`),
-				policy("MeshLoadBalancingStrategy", "lb", `
+				policyDoc("MeshLoadBalancingStrategy", "lb", `
 targetRef: {kind: Mesh}
 to: [{targetRef: {kind: Mesh}, default: {loadBalancer: {type: LeastRequest}}}]`),
-				route("MeshHTTPRoute", "canary", `
+				routeDoc("MeshHTTPRoute", "canary", `
 - matches: [{path: {type: PathPrefix, value: /api}, headers: [{type: RegularExpression, name: x-user, value: "^qa-.*$"}]}]
   default:
     filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-canary, value: "1"}]}}]
     backendRefs:
     - {kind: MeshServiceSubset, name: backend, tags: {kuma.io/zone: zone-a}, weight: 90}
     - {kind: MeshServiceSubset, name: backend, tags: {kuma.io/zone: zone-b}, weight: 10}`),
-				route("MeshTCPRoute", "tcp", `
+				routeDoc("MeshTCPRoute", "tcp", `
 - default: {backendRefs: [{kind: MeshService, name: backend, weight: 1}]}`),
 				`
 type: VirtualOutbound
@@ -104,7 +104,7 @@ networking: {address: "httpbin.org:443", tls: {enabled: true, serverName: httpbi
 			name: "same name in another mesh or of another type is fine",
 			docs: []string{meshPayments,
 				strings.Replace(allowWebToBackend, "mesh: default", "mesh: payments", 1),
-				policy("MeshTimeout", "allow-web", "to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]"),
+				policyDoc("MeshTimeout", "allow-web", "to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]"),
 			},
 		},
 
@@ -130,8 +130,8 @@ networking: {address: "httpbin.org:443", tls: {enabled: true, serverName: httpbi
 		{
 			name: "duplicate policy reported at both places",
 			docs: []string{
-				policy("MeshTimeout", "t", "to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]"),
-				policy("MeshTimeout", "t", "to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 2h}}]"),
+				policyDoc("MeshTimeout", "t", "to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]"),
+				policyDoc("MeshTimeout", "t", "to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 2h}}]"),
 			},
 			want: []want{
 				e("MeshTimeout/default/t", "name", `duplicate MeshTimeout "t" in mesh "default": also defined at meshtimeout-t.yaml:`),
@@ -185,65 +185,65 @@ networking: {address: "httpbin.org:443", tls: {enabled: true, serverName: httpbi
 		// ---- targetRef kinds per position ----
 		{
 			name: "traffic permission uses from only",
-			docs: []string{policy("MeshTrafficPermission", "p", `
+			docs: []string{policyDoc("MeshTrafficPermission", "p", `
 targetRef: {kind: Mesh}
 to: [{targetRef: {kind: Mesh}, default: {action: Allow}}]`)},
 			want: []want{e("MeshTrafficPermission/default/p", "spec.to[0]", "MeshTrafficPermission does not take to: from (it configures incoming traffic)")},
 		},
 		{
 			name: "policy with neither to nor from",
-			docs: []string{policy("MeshTrafficPermission", "p", `targetRef: {kind: Mesh}`)},
+			docs: []string{policyDoc("MeshTrafficPermission", "p", `targetRef: {kind: Mesh}`)},
 			want: []want{e("MeshTrafficPermission/default/p", "spec", "has neither to nor from")},
 		},
 		{
 			name: "http route to[].targetRef must be MeshService",
-			docs: []string{policy("MeshHTTPRoute", "r", `
+			docs: []string{policyDoc("MeshHTTPRoute", "r", `
 targetRef: {kind: Mesh}
 to: [{targetRef: {kind: Mesh}, rules: [{default: {backendRefs: [{kind: MeshService, name: backend, weight: 1}]}}]}]`)},
 			want: []want{e("MeshHTTPRoute/default/r", "spec.to[0].targetRef.kind", "MeshHTTPRoute does not allow kind Mesh in to[].targetRef: use MeshService")},
 		},
 		{
 			name: "http route takes no from",
-			docs: []string{policy("MeshHTTPRoute", "r", `
+			docs: []string{policyDoc("MeshHTTPRoute", "r", `
 from: [{targetRef: {kind: Mesh}, rules: [{default: {backendRefs: [{kind: MeshService, name: backend, weight: 1}]}}]}]`)},
 			want: []want{e("MeshHTTPRoute/default/r", "spec.from[0]", "MeshHTTPRoute does not take from")},
 		},
 		{
 			name: "tcp route takes no from",
-			docs: []string{policy("MeshTCPRoute", "r", `
+			docs: []string{policyDoc("MeshTCPRoute", "r", `
 from: [{targetRef: {kind: Mesh}, rules: [{default: {backendRefs: [{kind: MeshService, name: backend, weight: 1}]}}]}]`)},
 			want: []want{e("MeshTCPRoute/default/r", "spec.from[0]", "MeshTCPRoute does not take from")},
 		},
 		{
 			name: "retry takes no from",
-			docs: []string{policy("MeshRetry", "r", `from: [{targetRef: {kind: Mesh}, default: {tcp: {maxConnectAttempt: 3}}}]`)},
+			docs: []string{policyDoc("MeshRetry", "r", `from: [{targetRef: {kind: Mesh}, default: {tcp: {maxConnectAttempt: 3}}}]`)},
 			want: []want{e("MeshRetry/default/r", "spec.from[0]", "MeshRetry does not take from")},
 		},
 		{
 			name: "timeout from[].targetRef must be Mesh",
-			docs: []string{policy("MeshTimeout", "t", `from: [{targetRef: {kind: MeshService, name: web}, default: {idleTimeout: 1h}}]`)},
+			docs: []string{policyDoc("MeshTimeout", "t", `from: [{targetRef: {kind: MeshService, name: web}, default: {idleTimeout: 1h}}]`)},
 			want: []want{e("MeshTimeout/default/t", "spec.from[0].targetRef.kind", "MeshTimeout does not allow kind MeshService in from[].targetRef: use Mesh")},
 		},
 		{
 			name: "health check to[].targetRef cannot be a subset",
-			docs: []string{policy("MeshHealthCheck", "h", `to: [{targetRef: {kind: MeshSubset, tags: {a: b}}, default: {interval: 10s}}]`)},
+			docs: []string{policyDoc("MeshHealthCheck", "h", `to: [{targetRef: {kind: MeshSubset, tags: {a: b}}, default: {interval: 10s}}]`)},
 			want: []want{e("MeshHealthCheck/default/h", "spec.to[0].targetRef.kind", "use Mesh or MeshService")},
 		},
 		{
 			name: "unknown targetRef kind",
-			docs: []string{policy("MeshTimeout", "t", `
+			docs: []string{policyDoc("MeshTimeout", "t", `
 targetRef: {kind: MeshGateway, name: gw}
 to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 			want: []want{e("MeshTimeout/default/t", "spec.targetRef.kind", `unknown targetRef kind "MeshGateway"`)},
 		},
 		{
 			name: "to item without a kind",
-			docs: []string{policy("MeshTimeout", "t", `to: [{targetRef: {name: web}, default: {idleTimeout: 1h}}]`)},
+			docs: []string{policyDoc("MeshTimeout", "t", `to: [{targetRef: {name: web}, default: {idleTimeout: 1h}}]`)},
 			want: []want{e("MeshTimeout/default/t", "spec.to[0].targetRef", "targetRef has no kind")},
 		},
 		{
 			name: "MeshSubset needs tags and takes no name",
-			docs: []string{policy("MeshTimeout", "t", `
+			docs: []string{policyDoc("MeshTimeout", "t", `
 targetRef: {kind: MeshSubset, name: web}
 to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 			want: []want{
@@ -253,21 +253,21 @@ to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 		},
 		{
 			name: "MeshServiceSubset needs tags",
-			docs: []string{policy("MeshTimeout", "t", `
+			docs: []string{policyDoc("MeshTimeout", "t", `
 targetRef: {kind: MeshServiceSubset, name: web}
 to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 			want: []want{e("MeshTimeout/default/t", "spec.targetRef", "MeshServiceSubset needs tags")},
 		},
 		{
 			name: "MeshServiceSubset needs name",
-			docs: []string{policy("MeshTimeout", "t", `
+			docs: []string{policyDoc("MeshTimeout", "t", `
 targetRef: {kind: MeshServiceSubset, tags: {version: v1}}
 to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 			want: []want{e("MeshTimeout/default/t", "spec.targetRef", "MeshServiceSubset needs name")},
 		},
 		{
 			name: "MeshService needs name and takes no tags",
-			docs: []string{policy("MeshTimeout", "t", `
+			docs: []string{policyDoc("MeshTimeout", "t", `
 targetRef: {kind: MeshService, tags: {version: v1}}
 to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 			want: []want{
@@ -277,7 +277,7 @@ to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 		},
 		{
 			name: "Mesh takes no name or tags",
-			docs: []string{policy("MeshTimeout", "t", `
+			docs: []string{policyDoc("MeshTimeout", "t", `
 targetRef: {kind: Mesh, name: default, tags: {a: b}}
 to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 			want: []want{
@@ -289,12 +289,12 @@ to: [{targetRef: {kind: Mesh}, default: {idleTimeout: 1h}}]`)},
 		// ---- routes ----
 		{
 			name: "route without rules",
-			docs: []string{policy("MeshHTTPRoute", "r", `to: [{targetRef: {kind: MeshService, name: backend}}]`)},
+			docs: []string{policyDoc("MeshHTTPRoute", "r", `to: [{targetRef: {kind: MeshService, name: backend}}]`)},
 			want: []want{e("MeshHTTPRoute/default/r", "spec.to[0]", "MeshHTTPRoute has no rules")},
 		},
 		{
 			name: "route with default instead of rules",
-			docs: []string{policy("MeshHTTPRoute", "r", `
+			docs: []string{policyDoc("MeshHTTPRoute", "r", `
 to:
 - targetRef: {kind: MeshService, name: backend}
   default: {backendRefs: [{kind: MeshService, name: backend, weight: 1}]}
@@ -303,12 +303,12 @@ to:
 		},
 		{
 			name: "route rule without backendRefs",
-			docs: []string{route("MeshHTTPRoute", "r", `- matches: [{path: {type: Exact, value: /}}]`)},
+			docs: []string{routeDoc("MeshHTTPRoute", "r", `- matches: [{path: {type: Exact, value: /}}]`)},
 			want: []want{e("MeshHTTPRoute/default/r", "spec.to[0].rules[0].default.backendRefs", "rule has no backendRefs")},
 		},
 		{
 			name: "route weights all zero",
-			docs: []string{route("MeshHTTPRoute", "r", `
+			docs: []string{routeDoc("MeshHTTPRoute", "r", `
 - default:
     backendRefs:
     - {kind: MeshServiceSubset, name: backend, tags: {version: v1}, weight: 0}
@@ -317,12 +317,12 @@ to:
 		},
 		{
 			name: "tcp route weights all zero",
-			docs: []string{route("MeshTCPRoute", "r", `- default: {backendRefs: [{kind: MeshService, name: backend, weight: 0}]}`)},
+			docs: []string{routeDoc("MeshTCPRoute", "r", `- default: {backendRefs: [{kind: MeshService, name: backend, weight: 0}]}`)},
 			want: []want{e("MeshTCPRoute/default/r", "spec.to[0].rules[0].default.backendRefs", "all backendRefs have weight 0")},
 		},
 		{
 			name: "backendRef kinds and shapes",
-			docs: []string{route("MeshHTTPRoute", "r", `
+			docs: []string{routeDoc("MeshHTTPRoute", "r", `
 - default:
     backendRefs:
     - {kind: Mesh, name: backend, weight: 1}
@@ -338,7 +338,7 @@ to:
 		},
 		{
 			name: "backendRef listed twice",
-			docs: []string{route("MeshHTTPRoute", "r", `
+			docs: []string{routeDoc("MeshHTTPRoute", "r", `
 - default:
     backendRefs:
     - {kind: MeshServiceSubset, name: backend, tags: {version: v1}, weight: 1}
@@ -347,7 +347,7 @@ to:
 		},
 		{
 			name: "tcp route with matches and filters",
-			docs: []string{route("MeshTCPRoute", "r", `
+			docs: []string{routeDoc("MeshTCPRoute", "r", `
 - matches: [{path: {type: PathPrefix, value: /}}]
   default:
     filters: [{type: RequestHeaderModifier, requestHeaderModifier: {remove: [x-a]}}]
@@ -359,7 +359,7 @@ to:
 		},
 		{
 			name: "http matches: path without slash, bad regexps, Present with a value",
-			docs: []string{route("MeshHTTPRoute", "r", `
+			docs: []string{routeDoc("MeshHTTPRoute", "r", `
 - matches:
   - path: {type: PathPrefix, value: api}
   - path: {type: RegularExpression, value: "/v[0-9+"}
@@ -376,7 +376,7 @@ to:
 		},
 		{
 			name: "filter without its settings",
-			docs: []string{route("MeshHTTPRoute", "r", `
+			docs: []string{routeDoc("MeshHTTPRoute", "r", `
 - default:
     filters: [{type: RequestHeaderModifier}, {type: URLRewrite}]
     backendRefs: [{kind: MeshService, name: backend, weight: 1}]`)},
@@ -389,17 +389,17 @@ to:
 		// ---- default blocks ----
 		{
 			name: "policy item without default",
-			docs: []string{policy("MeshRetry", "r", `to: [{targetRef: {kind: Mesh}}]`)},
+			docs: []string{policyDoc("MeshRetry", "r", `to: [{targetRef: {kind: Mesh}}]`)},
 			want: []want{e("MeshRetry/default/r", "spec.to[0]", "MeshRetry has no default")},
 		},
 		{
 			name: "non-route with rules",
-			docs: []string{policy("MeshRetry", "r", `to: [{targetRef: {kind: Mesh}, default: {tcp: {maxConnectAttempt: 2}}, rules: [{default: {}}]}]`)},
+			docs: []string{policyDoc("MeshRetry", "r", `to: [{targetRef: {kind: Mesh}, default: {tcp: {maxConnectAttempt: 2}}, rules: [{default: {}}]}]`)},
 			want: []want{e("MeshRetry/default/r", "spec.to[0].rules", "MeshRetry takes default, not rules")},
 		},
 		{
 			name: "permission action missing or unknown",
-			docs: []string{policy("MeshTrafficPermission", "p", `
+			docs: []string{policyDoc("MeshTrafficPermission", "p", `
 from:
 - {targetRef: {kind: Mesh}, default: {action: Permit}}
 - {targetRef: {kind: Mesh}, default: {other: 1}}`)},
@@ -410,27 +410,27 @@ from:
 		},
 		{
 			name: "default field of the wrong type",
-			docs: []string{policy("MeshCircuitBreaker", "cb", `to: [{targetRef: {kind: Mesh}, default: {connectionLimits: {maxConnections: many}}}]`)},
+			docs: []string{policyDoc("MeshCircuitBreaker", "cb", `to: [{targetRef: {kind: Mesh}, default: {connectionLimits: {maxConnections: many}}}]`)},
 			want: []want{e("MeshCircuitBreaker/default/cb", "spec.to[0].default.connectionLimits.maxConnections", "invalid MeshCircuitBreaker default: connectionLimits.maxConnections must be int, not string")},
 		},
 		{
 			name: "bad duration in a default",
-			docs: []string{policy("MeshTimeout", "t", `to: [{targetRef: {kind: Mesh}, default: {connectionTimeout: soon}}]`)},
+			docs: []string{policyDoc("MeshTimeout", "t", `to: [{targetRef: {kind: Mesh}, default: {connectionTimeout: soon}}]`)},
 			want: []want{e("MeshTimeout/default/t", "spec.to[0].default", `invalid duration "soon"`)},
 		},
 		{
 			name: "retry back-off base longer than max",
-			docs: []string{policy("MeshRetry", "r", `to: [{targetRef: {kind: Mesh}, default: {http: {backOff: {baseInterval: 2s, maxInterval: 1s}}}}]`)},
+			docs: []string{policyDoc("MeshRetry", "r", `to: [{targetRef: {kind: Mesh}, default: {http: {backOff: {baseInterval: 2s, maxInterval: 1s}}}}]`)},
 			want: []want{e("MeshRetry/default/r", "spec.to[0].default.http.backOff.baseInterval", "back-off baseInterval 2s is longer than maxInterval 1s")},
 		},
 		{
 			name: "circuit breaker ejection percent over 100",
-			docs: []string{policy("MeshCircuitBreaker", "cb", `to: [{targetRef: {kind: Mesh}, default: {outlierDetection: {maxEjectionPercent: 150}}}]`)},
+			docs: []string{policyDoc("MeshCircuitBreaker", "cb", `to: [{targetRef: {kind: Mesh}, default: {outlierDetection: {maxEjectionPercent: 150}}}]`)},
 			want: []want{e("MeshCircuitBreaker/default/cb", "spec.to[0].default.outlierDetection.maxEjectionPercent", "not a percentage")},
 		},
 		{
 			name: "health check timeout not shorter than interval, path without slash",
-			docs: []string{policy("MeshHealthCheck", "h", `to: [{targetRef: {kind: Mesh}, default: {interval: 5s, timeout: 5s, http: {path: health}}}]`)},
+			docs: []string{policyDoc("MeshHealthCheck", "h", `to: [{targetRef: {kind: Mesh}, default: {interval: 5s, timeout: 5s, http: {path: health}}}]`)},
 			want: []want{
 				w("MeshHealthCheck/default/h", "spec.to[0].default.timeout", "timeout 5s is not shorter than its interval 5s"),
 				e("MeshHealthCheck/default/h", "spec.to[0].default.http.path", `health check path "health" must start with "/"`),
@@ -438,7 +438,7 @@ from:
 		},
 		{
 			name: "unknown load balancer",
-			docs: []string{policy("MeshLoadBalancingStrategy", "lb", `to: [{targetRef: {kind: Mesh}, default: {loadBalancer: {type: Fastest}}}]`)},
+			docs: []string{policyDoc("MeshLoadBalancingStrategy", "lb", `to: [{targetRef: {kind: Mesh}, default: {loadBalancer: {type: Fastest}}}]`)},
 			want: []want{e("MeshLoadBalancingStrategy/default/lb", "spec.to[0].default.loadBalancer.type", `unknown load balancer type "Fastest"`)},
 		},
 
