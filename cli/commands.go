@@ -7,5 +7,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		validateCommand(),
 		compileCommand(),
+		dpCommand(),
+		inspectCommand(),
 	}
 }
