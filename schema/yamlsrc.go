@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"regexp"
+	"strconv"
 
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -105,6 +107,8 @@ func loadExprs(name string, exprs []ast.Expr, what string) ([]Resource, Errors) 
 	return rs, errs
 }
 
+var plainSyntaxErr = regexp.MustCompile(`^.*?:([0-9]+): (.*)$`)
+
 // syntaxErrors converts a parser error into diagnostics at its positions.
 func syntaxErrors(name, lang string, err error) Errors {
 	var out Errors
@@ -114,7 +118,15 @@ func syntaxErrors(name, lang string, err error) Errors {
 		if pos.File == "" {
 			pos.File = name
 		}
-		out = append(out, Errorf(pos, "%s syntax error: %s", lang, sprintf(format, args)))
+		msg := sprintf(format, args)
+		if pos.Line == 0 {
+			// The YAML parser's errors are plain text: "NAME:LINE: message".
+			if m := plainSyntaxErr.FindStringSubmatch(err.Error()); m != nil {
+				pos.Line, _ = strconv.Atoi(m[1])
+				msg = m[2]
+			}
+		}
+		out = append(out, Errorf(pos, "%s syntax error: %s", lang, msg))
 	}
 	if len(out) == 0 {
 		out = Errors{Errorf(Pos{File: name}, "%s syntax error: %v", lang, err)}
