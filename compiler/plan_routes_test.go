@@ -106,8 +106,8 @@ func TestRoutesAndSubsets(t *testing.T) {
 
 	got := describe(web.Outbounds[0].OutboundService)
 	want := []string{
-		"Exact:/api/x→" + v1 + ":1",    // from the Mesh-wide route, exact paths first
-		"PathPrefix:/api→" + v2 + ":1", // web-split replaced a-mesh's rule with the same match
+		"Exact:/api/x→" + v1 + ":1",     // from the Mesh-wide route, exact paths first
+		"PathPrefix:/api→" + v2 + ":1",  // web-split replaced a-mesh's rule with the same match
 		"*→" + v1 + ":80," + v2 + ":20", // weight-0 arm dropped
 	}
 	if strings.Join(got, " | ") != strings.Join(want, " | ") {
