@@ -9,5 +9,8 @@ func commands() []*cli.Command {
 		compileCommand(),
 		dpCommand(),
 		inspectCommand(),
+		tokenCommand(),
+		getCommand(),
+		deleteCommand(),
 	}
 }
