@@ -7,5 +7,10 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		validateCommand(),
 		compileCommand(),
+		dpCommand(),
+		inspectCommand(),
+		tokenCommand(),
+		getCommand(),
+		deleteCommand(),
 	}
 }
