@@ -72,7 +72,7 @@ func TestLoadPathsRepo(t *testing.T) {
 		}
 		got := diag(errs)
 		want := []string{
-			"warning: " + root + "/policies/empty.yaml: file has no resources",
+			root + "/policies/empty.yaml: file is empty: add resources or delete the file",
 			"warning: " + root + "/policies/zones: symlink to a directory is not followed",
 			root + `/zones/bad.yaml:2:7: name: invalid value "Zone_X": must be an RFC 1123 name`,
 			root + "/zones/huge.yaml: file is 4.0 MiB, over the 4 MiB limit for one file; split it into smaller files",

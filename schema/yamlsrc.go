@@ -36,7 +36,7 @@ func loadYAML(c *compiled, name string, data []byte) ([]Resource, Errors) {
 		exprs = append(exprs, x)
 	}
 	if len(exprs) == 0 && len(errs) == 0 {
-		return nil, Errors{emptyWarning(name)}
+		return nil, Errors{emptyWarning(name, data)}
 	}
 	rs, e := loadExprs(c, name, exprs, "YAML document")
 	return rs, append(errs, e...)
@@ -46,7 +46,7 @@ func loadYAML(c *compiled, name string, data []byte) ([]Resource, Errors) {
 // (an array of objects).
 func loadJSON(c *compiled, name string, data []byte) ([]Resource, Errors) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, Errors{emptyWarning(name)}
+		return nil, Errors{emptyFile(name)}
 	}
 	x, err := cuejson.Extract(name, data)
 	if err != nil {
@@ -54,15 +54,26 @@ func loadJSON(c *compiled, name string, data []byte) ([]Resource, Errors) {
 	}
 	if l, ok := x.(*ast.ListLit); ok {
 		if len(l.Elts) == 0 {
-			return nil, Errors{emptyWarning(name)}
+			return nil, Errors{{Pos: toPos(l.Pos()), Msg: "file has no resources (empty array)", Severity: SeverityWarning}}
 		}
 		return loadExprs(c, name, l.Elts, "array element")
 	}
 	return loadExprs(c, name, []ast.Expr{x}, "JSON value")
 }
 
-func emptyWarning(name string) Error {
-	return Error{Pos: Pos{File: name}, Msg: "file has no resources", Severity: SeverityWarning}
+// emptyFile is an error: an empty file in a mesh repo is most often an
+// accident (a truncated file, a failed merge) that would silently drop
+// resources. A file holding only comments (or only "---") was written that
+// way on purpose and gets a warning.
+func emptyFile(name string) Error {
+	return Errorf(Pos{File: name}, "file is empty: add resources or delete the file")
+}
+
+func emptyWarning(name string, data []byte) Error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return emptyFile(name)
+	}
+	return Error{Pos: Pos{File: name}, Msg: "file has no resources (only comments)", Severity: SeverityWarning}
 }
 
 // isNull reports an empty document: the YAML decoder turns one into null
