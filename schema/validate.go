@@ -54,7 +54,7 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 		}
 		return Resource{}, c.report(raws, src, d.value, u)
 	}
-	if d.syntax != nil {
+	if d.syntax != nil && !c.exportOnly {
 		if data, ok := astToGo(d.syntax); ok {
 			if m, ok := data.(map[string]any); ok {
 				r, err := decodeGo(t, m)
