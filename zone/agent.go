@@ -59,6 +59,8 @@ type Options struct {
 	// XDS tells dataplanes how to reach the zone's xDS server
 	// (GET /dataplane-bootstrap, used by `meshc dp`).
 	XDS XDSInfo
+	// Discovery, when set, gets VIPs and `.mesh` DNS (package dns) updated on every change.
+	Discovery Discovery
 }
 
 // XDSInfo is what `meshc dp` needs to write a bootstrap: the xDS port (the
