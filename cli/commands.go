@@ -9,5 +9,6 @@ func commands() []*cli.Command {
 		compileCommand(),
 		dpCommand(),
 		inspectCommand(),
+		zoneCommand(),
 	}
 }

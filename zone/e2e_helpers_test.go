@@ -21,29 +21,41 @@ import (
 	"github.com/meshc/meshc/internal/testenv"
 )
 
-// meshcBin is the meshc binary built once by TestMain for the end-to-end tests.
-var meshcBin string
+// meshcBin is the meshc binary, built once (on first use) for the end-to-end tests.
+var (
+	binDir    string
+	buildOnce sync.Once
+	meshcBin  string
+	buildErr  error
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "meshc-zone-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
 	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		if !testing.Short() {
-			meshcBin = filepath.Join(dir, "meshc")
-			cmd := exec.Command("go", "build", "-o", meshcBin, "./cli/meshc")
-			cmd.Dir = testenv.ModuleRoot()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build meshc: %v\n%s", err, out)
-				return 2
-			}
-		}
-		return m.Run()
-	}()
 	os.Exit(code)
+}
+
+// meshc returns the path of the meshc binary, building it the first time.
+func meshc(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "meshc-zone-e2e-")
+		if buildErr != nil {
+			return
+		}
+		meshcBin = filepath.Join(binDir, "meshc")
+		cmd := exec.Command("go", "build", "-o", meshcBin, "./cli/meshc")
+		cmd.Dir = testenv.ModuleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build meshc: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return meshcBin
 }
 
 // proc is a process started by a test; its output is kept for assertions and
@@ -71,10 +83,7 @@ func (p *proc) output() string {
 // start runs meshc with args until the test ends (SIGTERM, then wait).
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	if meshcBin == "" {
-		t.Skip("end-to-end tests need the meshc binary (not built with -short)")
-	}
-	p := &proc{name: name, cmd: exec.Command(meshcBin, args...), done: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(meshc(t), args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

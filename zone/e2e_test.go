@@ -215,6 +215,10 @@ func portOf(addr string) int {
 // mTLS, a weighted split, permissions, timeouts, retries and a live policy edit.
 func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	envoy := testenv.Envoy(t)
+	if testing.Short() {
+		t.Skip("end-to-end test: not with -short")
+	}
+	meshcBin := meshc(t)
 	root := t.TempDir()
 	meshDir := filepath.Join(root, "mesh")
 	if err := os.MkdirAll(meshDir, 0o755); err != nil {
@@ -225,13 +229,15 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 
 	zone := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
 		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0")
-	apiAddr := zone.waitFor(t, `msg="api listening" addr=(\S+)`, 30*time.Second)
+	apiAddr := zone.waitFor(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
 	zone.waitFor(t, `msg="xds listening"`, 30*time.Second)
+	zone.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
 	cp := "http://" + apiAddr
 
 	v1, v2 := startBackend(t, "v1"), startBackend(t, "v2")
 	webApp := startBackend(t, "web")
 	outPort := freePort(t)
+	procs := map[string]*proc{}
 	sidecar := func(name, svc, version string, app *backendApp, outbound int) int {
 		dpFile := filepath.Join(root, name+".yaml")
 		writeFile(t, dpFile, dataplaneYAML(name, svc, version, freePort(t), portOf(app.addr), outbound))
@@ -245,9 +251,10 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		p := start(t, "dp "+name, "dp", "run", "--cp", cp, "--dataplane", dpFile, "--token-file", tokFile,
 			"--envoy-binary", envoy, "--admin-addr", fmt.Sprintf("127.0.0.1:%d", admin), "--work-dir", root)
 		p.waitFor(t, `dataplane registered`, 20*time.Second)
+		procs[name] = p
 		return admin
 	}
-	sidecar("backend-v1", "backend", "v1", v1, 0)
+	v1Admin := sidecar("backend-v1", "backend", "v1", v1, 0)
 	sidecar("backend-v2", "backend", "v2", v2, 0)
 	webAdmin := sidecar("web-1", "web", "v1", webApp, outPort)
 	waitRoute := func(t *testing.T, re string) { waitEnvoy(t, cp, webAdmin, re) }
@@ -299,7 +306,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			}
 			return nil
 		})
-		out, err := execOut(meshcBin, "inspect", "dataplane", "default/web-1", "--cp", cp)
+		out, err := execOut(meshcBin, "inspect", "dataplane", "--cp", cp, "default/web-1")
 		if err != nil || !strings.Contains(out, "outbound") || !strings.Contains(out, "spiffe://default/backend") {
 			t.Errorf("inspect dataplane: %v\n%s", err, tail(out, 20))
 		}
@@ -323,6 +330,27 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			if x := b.xfcc.Load().(string); x != "" && !strings.Contains(x, "spiffe://default/web") {
 				t.Errorf("backend %s saw client cert %q, want web's SPIFFE id", b.version, x)
 			}
+		}
+		// backend-v1's Envoy completed TLS handshakes on its inbound, every one
+		// with a client certificate (web's), and none without.
+		_, stats, err := get(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/stats?filter=ssl\\.(handshake|no_certificate)$", v1Admin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		handshakes, noCert := 0, 0
+		for _, l := range lines(stats) {
+			var n int
+			if strings.HasPrefix(l, "listener.") && strings.HasSuffix(l[:strings.LastIndex(l, ":")], "ssl.handshake") {
+				fmt.Sscan(strings.TrimSpace(l[strings.LastIndex(l, ":")+1:]), &n)
+				handshakes += n
+			}
+			if strings.HasPrefix(l, "listener.") && strings.HasSuffix(l[:strings.LastIndex(l, ":")], "ssl.no_certificate") {
+				fmt.Sscan(strings.TrimSpace(l[strings.LastIndex(l, ":")+1:]), &n)
+				noCert += n
+			}
+		}
+		if handshakes == 0 || noCert != 0 {
+			t.Errorf("backend-v1 inbound TLS: %d handshakes, %d without a client certificate; stats:\n%s", handshakes, noCert, stats)
 		}
 	})
 
@@ -351,6 +379,9 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		stop := make(chan struct{})
 		var failed, total, v2Only atomic.Int64
 		var wg sync.WaitGroup
+		var once sync.Once
+		halt := func() { once.Do(func() { close(stop); wg.Wait() }) }
+		defer halt()
 		for w := 0; w < 4; w++ {
 			wg.Add(1)
 			go func() {
@@ -375,9 +406,8 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond) // traffic is flowing on the old split
 		writeFile(t, filepath.Join(meshDir, "split.yaml"), e2eSplit(0, 100))
-		waitRoute(t, `"weight":\s*100`)
 		// After the change is served, every request goes to v2.
-		eventually(t, 10*time.Second, "all traffic on v2", func() error {
+		eventually(t, 20*time.Second, "all traffic on v2", func() error {
 			for i := 0; i < 50; i++ {
 				_, body, err := get(ctx, client, viaWeb+"/")
 				if err != nil || !strings.HasPrefix(body, "version=v2") {
@@ -386,8 +416,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			}
 			return nil
 		})
-		close(stop)
-		wg.Wait()
+		halt()
 		t.Logf("%d requests during the edit, %d failed", total.Load(), failed.Load())
 		if failed.Load() != 0 {
 			t.Errorf("%d of %d requests failed while the split changed", failed.Load(), total.Load())
@@ -410,6 +439,9 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			code, body, err := get(ctx, client, viaWeb+"/")
 			if err == nil && code == 200 {
 				t.Fatalf("denied request %d answered 200 %q", i, body)
+			}
+			if i == 0 {
+				t.Logf("denied request: %d %q %v", code, strings.TrimSpace(body), err)
 			}
 			if err == nil && code != 403 && code != 503 {
 				t.Errorf("denied request: %d %q, want 403 (RBAC) or 503 (connection refused by RBAC)", code, body)
@@ -454,6 +486,17 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			if err != nil || code != 200 {
 				t.Fatalf("flaky request %d with MeshRetry: %d %q %v", i, code, body, err)
 			}
+		}
+	})
+
+	t.Run("dp run deregisters on SIGTERM", func(t *testing.T) {
+		procs["web-1"].stop(t)
+		if !strings.Contains(procs["web-1"].output(), "dataplane deregistered") {
+			t.Errorf("dp run did not report deregistering:\n%s", tail(procs["web-1"].output(), 10))
+		}
+		code, _, err := get(ctx, client, cp+"/meshes/default/dataplanes/web-1")
+		if err != nil || code != http.StatusNotFound {
+			t.Errorf("web-1 after dp run stopped: %d %v, want 404", code, err)
 		}
 	})
 }
