@@ -10,5 +10,8 @@ func commands() []*cli.Command {
 		dpCommand(),
 		inspectCommand(),
 		zoneCommand(),
+		tokenCommand(),
+		getCommand(),
+		deleteCommand(),
 	}
 }

@@ -1,7 +1,10 @@
 package dns
 
 import (
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"sync"
 
 	"github.com/meshc/meshc/compiler"
 	"github.com/meshc/meshc/schema"
@@ -14,6 +17,9 @@ type Discovery struct {
 	Alloc  *Allocator
 	Server *Server // nil: VIPs and listeners only, no DNS
 	Log    *slog.Logger
+
+	mu   sync.Mutex
+	last map[string][]compiler.VIPListener
 }
 
 // Update recomputes everything from the bundle, the zone's dataplanes and the
@@ -43,5 +49,31 @@ func (d *Discovery) Update(b *compiler.Bundle, dataplanes, ingresses []schema.Re
 			out[ms.Mesh] = ls
 		}
 	}
+	d.mu.Lock()
+	d.last = out
+	d.mu.Unlock()
 	return out
+}
+
+// Listeners returns the VIP listeners of mesh from the last Update.
+func (d *Discovery) Listeners(mesh string) []compiler.VIPListener {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.last[mesh]
+}
+
+// RegisterAPI serves GET /meshes/{mesh}/vips: the mesh's VIP listeners (what
+// every proxy of the mesh listens on, and the DNS name of each address), so
+// `meshc dp run` and operators can see them.
+func (d *Discovery) RegisterAPI(mux *http.ServeMux) {
+	mux.HandleFunc("GET /meshes/{mesh}/vips", func(w http.ResponseWriter, r *http.Request) {
+		ls := d.Listeners(r.PathValue("mesh"))
+		if ls == nil {
+			ls = []compiler.VIPListener{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"mesh": r.PathValue("mesh"), "items": ls})
+	})
 }

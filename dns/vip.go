@@ -148,6 +148,9 @@ func (a *Allocator) Sync(meshes []MeshRequest) (compiler.VIPs, []error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.cfg.Now()
+	if a.unchanged(meshes, now) {
+		return a.last, nil
+	}
 	until := now.Add(a.cfg.Grace)
 	next := map[poolKey]*pool{}
 	for k, p := range a.pools {
@@ -338,4 +341,44 @@ func (a *Allocator) currentCIDRs(mesh string) []netip.Prefix {
 		return a.cfg.DefaultCIDRs
 	}
 	return out
+}
+
+// unchanged reports whether Sync(meshes) at now would change nothing: the same
+// ranges, exactly the same names, no name short of a VIP, no grace period ended.
+// It lets the zone call Sync on every change at the cost of map lookups.
+func (a *Allocator) unchanged(meshes []MeshRequest, now time.Time) bool {
+	seen := 0
+	for _, m := range meshes {
+		cidrs := m.CIDRs
+		if len(cidrs) == 0 {
+			cidrs = a.cfg.DefaultCIDRs
+		}
+		keys := meshKeys(m.MeshServices)
+		for _, cidr := range cidrs {
+			p := a.pools[poolKey{mesh: m.Mesh, v6: cidr.Addr().Is6()}]
+			if len(keys) == 0 && (p == nil || len(p.byKey) == 0) {
+				continue // a mesh without services holds nothing
+			}
+			if p == nil || p.cidr != cidr || len(p.byKey) != len(keys) {
+				return false
+			}
+			for _, k := range keys {
+				if _, ok := p.byKey[k]; !ok {
+					return false
+				}
+			}
+			seen++
+		}
+	}
+	for _, p := range a.pools {
+		for _, r := range p.released {
+			if !now.Before(r.Until) {
+				return false
+			}
+		}
+		if len(p.byKey) > 0 {
+			seen--
+		}
+	}
+	return seen == 0
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net/netip"
 	"time"
 )
@@ -33,16 +34,11 @@ func newPool(mesh string, cidr netip.Prefix) *pool {
 }
 
 func (p *pool) clone() *pool {
-	c := newPool(p.mesh, p.cidr)
-	for k, v := range p.byKey {
-		c.byKey[k] = v
-		c.byAddr[v] = k
+	return &pool{
+		mesh: p.mesh, cidr: p.cidr,
+		byKey: maps.Clone(p.byKey), byAddr: maps.Clone(p.byAddr),
+		released: maps.Clone(p.released), relByKey: maps.Clone(p.relByKey),
 	}
-	for a, r := range p.released {
-		c.released[a] = r
-		c.relByKey[r.Key] = a
-	}
-	return c
 }
 
 // hostRange returns the first usable offset and how many offsets there are.

@@ -107,7 +107,7 @@ func saveState(path string, pools map[poolKey]*pool) error {
 		}
 		return st.Pools[i].CIDR.Addr().Is4()
 	})
-	data, err := json.MarshalIndent(st, "", " ")
+	data, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("vip: encode state: %w", err)
 	}

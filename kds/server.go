@@ -21,11 +21,11 @@ import (
 )
 
 // BundleSource gives the global's current bundle and its changes (the
-// reconciler implements it). Watch's channel delivers every new bundle and is
-// closed when ctx ends.
+// reconciler implements it). Subscribe's channel delivers every new bundle and is
+// closed when ctx ends (reconciler.Reconciler fits).
 type BundleSource interface {
 	Current() *compiler.Bundle
-	Watch(ctx context.Context) <-chan *compiler.Bundle
+	Subscribe(ctx context.Context) <-chan *compiler.Bundle
 }
 
 // CAProvider returns the CA of a mesh with builtin mTLS, creating and
@@ -143,7 +143,7 @@ func (s *Server) Run(ctx context.Context) {
 	if b := s.opts.Bundles.Current(); b != nil {
 		s.setBundle(b)
 	}
-	ch := s.opts.Bundles.Watch(ctx)
+	ch := s.opts.Bundles.Subscribe(ctx)
 	for {
 		select {
 		case <-ctx.Done():

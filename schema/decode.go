@@ -41,7 +41,9 @@ func DecodeResource(name string, data []byte) (Resource, Errors) {
 	default:
 		return Resource{}, Errors{Errorf(toPos(exprs[1].Pos()), "more than one resource: want exactly one (found %d documents)", len(exprs))}
 	}
-	rs, errs := loadExprs(name, exprs, "body")
+	c := acquire()
+	rs, errs := loadExprs(c, name, exprs, "body")
+	release(c)
 	if errs.HasErrors() || len(rs) != 1 {
 		if len(errs) == 0 {
 			errs = Errors{Errorf(Pos{File: name}, "no resource decoded")}

@@ -6,6 +6,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/token"
 )
 
 // astFields records the position of every field and list element of a
@@ -50,7 +51,7 @@ func valueFields(v cue.Value, prefix string, m map[string]Pos, depth int) {
 		for it.Next() {
 			p := joinKey(prefix, it.Selector().Unquoted())
 			fv := it.Value()
-			if pos := fv.Pos(); pos.IsValid() && !isSchemaFile(pos.Filename()) {
+			if pos := fieldPos(fv); pos.IsValid() {
 				m[p] = toPos(pos)
 			}
 			valueFields(fv, p, m, depth+1)
@@ -63,7 +64,7 @@ func valueFields(v cue.Value, prefix string, m map[string]Pos, depth int) {
 		for i := 0; it.Next(); i++ {
 			p := prefix + "[" + strconv.Itoa(i) + "]"
 			ev := it.Value()
-			if pos := ev.Pos(); pos.IsValid() && !isSchemaFile(pos.Filename()) {
+			if pos := fieldPos(ev); pos.IsValid() {
 				m[p] = toPos(pos)
 			}
 			valueFields(ev, p, m, depth+1)
@@ -76,4 +77,26 @@ func joinKey(prefix, k string) string {
 	b.WriteString(prefix)
 	appendKey(&b, k)
 	return b.String()
+}
+
+// fieldPos is where the user wrote a value: the last of its conjuncts that
+// lies in a user file (a template's field is overridden by its use), else
+// the position CUE gives the value, unless that is in the schema.
+func fieldPos(v cue.Value) token.Pos {
+	var best token.Pos
+	if op, args := v.Expr(); op == cue.AndOp {
+		for _, a := range args {
+			if n := a.Source(); n != nil {
+				if p := n.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
+					best = p
+				}
+			}
+		}
+	}
+	if !best.IsValid() {
+		if p := v.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
+			best = p
+		}
+	}
+	return best
 }

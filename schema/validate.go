@@ -25,7 +25,7 @@ type doc struct {
 
 // validate unifies d with the closed definition of its type, reports every
 // problem at the user's position, and on success decodes the defaulted value
-// into a Resource. c.mu must be held.
+// into a Resource.
 func (c *compiled) validate(d doc) (Resource, Errors) {
 	src := Source{Pos: d.pos, Fields: d.fields}
 	tv := d.value.LookupPath(cue.ParsePath("type"))
@@ -40,9 +40,15 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 	if !ok {
 		return Resource{}, Errors{errAt(src, "type", "unknown type %q: want one of %s", t, strings.Join(AllTypes(), ", "))}
 	}
+	c.uses++
 	u := def.Unify(d.value)
 	if err := u.Validate(cue.Concrete(true)); err != nil {
-		return Resource{}, c.translate(err, src, t)
+		var raws []rawError
+		collectErrors(u, def, "", nil, &raws, 0)
+		if len(raws) == 0 {
+			return Resource{}, c.translate(err, src, t)
+		}
+		return Resource{}, c.report(raws, src, d.value, u)
 	}
 	b, err := u.MarshalJSON()
 	if err != nil {
@@ -66,9 +72,12 @@ func (c *compiled) translate(err error, src Source, typ string) Errors {
 	var out Errors
 	seen := map[string]bool{}
 	for _, e := range cueerrors.Errors(err) {
-		path := fieldPath(e.Path())
+		path := fieldPath(stripRoot(e.Path()))
 		format, args := e.Msg()
-		msg := c.message(fmt.Sprintf(format, args...), path, typ)
+		msg := fmt.Sprintf(format, args...)
+		if path != "" {
+			msg = path + ": " + msg
+		}
 		pos := userPos(e, src, path)
 		key := pos.String() + "\x00" + msg
 		if seen[key] {
@@ -147,7 +156,11 @@ func isIdentKey(k string) bool {
 	return true
 }
 
-// message rewrites a CUE error message for a user.
-func (c *compiled) message(msg, path, typ string) string {
-	return msg
+// stripRoot drops the selectors that name the definition (#Mesh) or the
+// place of a CUE resource (resources.foo) from an error path.
+func stripRoot(sels []string) []string {
+	for len(sels) > 0 && strings.HasPrefix(sels[0], "#") {
+		sels = sels[1:]
+	}
+	return sels
 }
