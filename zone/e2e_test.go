@@ -25,6 +25,9 @@ mtls:
   backends:
   - name: ca-1
     type: builtin
+    dpCert:
+      rotation:
+        expiration: 20s
     conf:
       caCert:
         ECDSA: true
@@ -273,6 +276,8 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		return nil
 	})
 
+	firstSerial := webCertSerial(t, webAdmin) // see "workload certificate rotates over SDS"
+
 	t.Run("registry shows dataplanes online", func(t *testing.T) {
 		var list struct {
 			Total int `json:"total"`
@@ -489,6 +494,20 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		}
 	})
 
+	t.Run("workload certificate rotates over SDS", func(t *testing.T) {
+		// The mesh gives workload certificates 20s; the zone reissues at
+		// half-life and web's Envoy picks the new one up over SDS.
+		eventually(t, 30*time.Second, "a new workload certificate in web's Envoy", func() error {
+			if s := webCertSerial(t, webAdmin); s == firstSerial {
+				return fmt.Errorf("still serial %s", s)
+			}
+			return nil
+		})
+		if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
+			t.Fatalf("after rotation: %d %q %v", code, body, err)
+		}
+	})
+
 	t.Run("dp run deregisters on SIGTERM", func(t *testing.T) {
 		procs["web-1"].stop(t)
 		if !strings.Contains(procs["web-1"].output(), "dataplane deregistered") {
@@ -518,6 +537,35 @@ func waitEnvoy(t *testing.T, cp string, admin int, re string) {
 			return nil
 		})
 	}
+}
+
+// webCertSerial returns the serial number of web-1's SPIFFE certificate as its Envoy holds it.
+func webCertSerial(t *testing.T, admin int) string {
+	t.Helper()
+	var certs struct {
+		Certificates []struct {
+			CertChain []struct {
+				SerialNumber    string `json:"serial_number"`
+				SubjectAltNames []struct {
+					URI string `json:"uri"`
+				} `json:"subject_alt_names"`
+			} `json:"cert_chain"`
+		} `json:"certificates"`
+	}
+	if err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/certs", admin), &certs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs.Certificates {
+		for _, cc := range c.CertChain {
+			for _, san := range cc.SubjectAltNames {
+				if san.URI == "spiffe://default/web" {
+					return cc.SerialNumber
+				}
+			}
+		}
+	}
+	t.Fatalf("web-1's Envoy holds no certificate for spiffe://default/web")
+	return ""
 }
 
 func getJSON(url string, v any) error {
