@@ -86,7 +86,34 @@ func NewServer(cfg Config) (*Server, error) {
 	if len(s.listeners) == 0 {
 		return nil, errors.New("dns: no listen address (set --dns-addr)")
 	}
+	s.dropSelfUpstreams()
 	return s, nil
+}
+
+// dropSelfUpstreams removes upstreams that are this server's own listeners
+// (e.g. resolv.conf pointing at the zone's DNS): forwarding there would loop.
+func (s *Server) dropSelfUpstreams() {
+	isOwn := func(u netip.AddrPort) bool {
+		for _, l := range s.listeners {
+			ap, err := netip.ParseAddrPort(l.pc.LocalAddr().String())
+			if err != nil || ap.Port() != u.Port() {
+				continue
+			}
+			if ap.Addr().Unmap() == u.Addr().Unmap() || (ap.Addr().IsUnspecified() && u.Addr().IsLoopback()) {
+				return true
+			}
+		}
+		return u.Addr().IsUnspecified()
+	}
+	ups := s.cfg.Upstreams[:0:0]
+	for _, u := range s.cfg.Upstreams {
+		if ap, err := netip.ParseAddrPort(u); err == nil && isOwn(ap) {
+			s.log.Warn("dns: upstream is this server itself; not forwarding there", "upstream", u)
+			continue
+		}
+		ups = append(ups, u)
+	}
+	s.cfg.Upstreams = ups
 }
 
 // newServer applies defaults and sets up metrics, without listeners.

@@ -330,3 +330,16 @@ func TestServerBusyPort(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+func TestServerDoesNotForwardToItself(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().String()
+	l.Close()
+	s := startServer(t, Config{Addr: addr, Upstreams: []string{addr}}, &Table{})
+	if r := exchange(t, "udp", s.Addr(), "", query("example.com.", mdns.TypeA)); r.Rcode != mdns.RcodeRefused {
+		t.Errorf("with only itself as upstream: %s, want REFUSED", mdns.RcodeToString[r.Rcode])
+	}
+}
