@@ -51,7 +51,7 @@ type WorkloadRequest struct {
 type Cert struct {
 	CertPEM   []byte // leaf only
 	KeyPEM    []byte
-	ChainPEM  []byte // leaf followed by the issuing CA
+	ChainPEM  []byte    // leaf followed by the issuing CA
 	NotBefore time.Time // backdated a little for clock skew
 	NotAfter  time.Time
 	IssuedAt  time.Time

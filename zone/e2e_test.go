@@ -311,6 +311,23 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			}
 			return nil
 		})
+		// dp bootstrap writes what dp run gives Envoy: ADS to the zone over TLS, node id <mesh>.<name>.
+		bpath := filepath.Join(root, "web-bootstrap.json")
+		if out, err := execOut(meshcBin, "dp", "bootstrap", "--cp", cp, "--dataplane", filepath.Join(root, "web-1.yaml"),
+			"--token-file", filepath.Join(root, "web-1.token"), "-o", bpath); err != nil {
+			t.Fatalf("dp bootstrap: %v\n%s", err, out)
+		}
+		var boot struct {
+			Node struct {
+				ID string `json:"id"`
+			} `json:"node"`
+		}
+		if b, err := os.ReadFile(bpath); err != nil || json.Unmarshal(b, &boot) != nil || boot.Node.ID != "default.web-1" {
+			t.Errorf("bootstrap node id %q (%v)", boot.Node.ID, err)
+		}
+		if out, err := execOut(envoy, "--mode", "validate", "--disable-hot-restart", "-c", bpath); err != nil {
+			t.Errorf("envoy rejects dp bootstrap's output: %v\n%s", err, out)
+		}
 		out, err := execOut(meshcBin, "inspect", "dataplane", "--cp", cp, "default/web-1")
 		if err != nil || !strings.Contains(out, "outbound") || !strings.Contains(out, "spiffe://default/backend") {
 			t.Errorf("inspect dataplane: %v\n%s", err, tail(out, 20))
