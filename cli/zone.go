@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/meshc/meshc/api"
 	"github.com/meshc/meshc/pki"
-	"github.com/meshc/meshc/reconciler"
 	"github.com/meshc/meshc/xds"
 	"github.com/meshc/meshc/zone"
 )
@@ -167,29 +164,9 @@ func startZone(ctx context.Context, f zoneFlags, log *slog.Logger) (*zoneRuntime
 	return z, nil
 }
 
-// standaloneFeed compiles and watches dir with a reconciler (last-known-good,
-// GET /bundle status) and feeds each new bundle to the agent.
+// standaloneFeed compiles and watches dir and feeds each new bundle to the agent.
 func (z *zoneRuntime) standaloneFeed(dir string) (func(context.Context) error, error) {
-	src, err := reconciler.NewDirSource(dir, 0)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := reconciler.New(reconciler.Options{Source: src, StateDir: filepath.Join(z.flags.stateDir, "bundle"), Log: z.log, Registry: z.api.Registry})
-	if err != nil {
-		return nil, err
-	}
-	z.api.Mux.HandleFunc("GET /bundle", func(w http.ResponseWriter, _ *http.Request) {
-		api.WriteJSON(w, http.StatusOK, rec.Status())
-	})
-	return func(ctx context.Context) error {
-		bundles := rec.Subscribe(ctx)
-		errc := make(chan error, 1)
-		go func() { errc <- rec.Run(ctx) }()
-		for b := range bundles {
-			z.agent.SetBundle(b)
-		}
-		return <-errc
-	}, nil
+	return dirFeed(dir, z.log, z.agent.SetBundle)
 }
 
 // run serves the API and xDS, runs the agent and the feeds until ctx is done
