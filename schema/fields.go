@@ -24,13 +24,19 @@ func astFields(x ast.Expr, prefix string, m map[string]Pos) {
 				continue
 			}
 			p := joinKey(prefix, name)
-			m[p] = toPos(f.Pos())
+			if pos := f.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			} else if pos := f.Value.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
 			astFields(f.Value, p, m)
 		}
 	case *ast.ListLit:
 		for i, e := range n.Elts {
 			p := prefix + "[" + strconv.Itoa(i) + "]"
-			m[p] = toPos(e.Pos())
+			if pos := e.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
 			astFields(e, p, m)
 		}
 	}
@@ -79,24 +85,15 @@ func joinKey(prefix, k string) string {
 	return b.String()
 }
 
-// fieldPos is where the user wrote a value: the last of its conjuncts that
-// lies in a user file (a template's field is overridden by its use), else
-// the position CUE gives the value, unless that is in the schema.
+// fieldPos is where the user wrote a value: CUE's position of the value
+// (for a value computed from a template, where its concrete value was
+// written), unless that lies in the embedded schema (a default).
+//
+// Value.Expr would find the field's own conjunct but costs more than the
+// whole validation of the resource, so it is not used.
 func fieldPos(v cue.Value) token.Pos {
-	var best token.Pos
-	if op, args := v.Expr(); op == cue.AndOp {
-		for _, a := range args {
-			if n := a.Source(); n != nil {
-				if p := n.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
-					best = p
-				}
-			}
-		}
+	if p := v.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
+		return p
 	}
-	if !best.IsValid() {
-		if p := v.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
-			best = p
-		}
-	}
-	return best
+	return token.NoPos
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 )
@@ -21,6 +22,9 @@ type doc struct {
 	// inFile reports whether a CUE position belongs to the user's sources
 	// (as opposed to the embedded schema).
 	label string // "resources.foo" for CUE resources, for messages; may be empty
+	// syntax is the document's own tree when it is plain data (YAML, JSON),
+	// decoded without a CUE export once valid.
+	syntax ast.Expr
 }
 
 // validate unifies d with the closed definition of its type, reports every
@@ -45,10 +49,30 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 	if err := u.Validate(cue.Concrete(true)); err != nil {
 		var raws []rawError
 		collectErrors(u, def, "", nil, &raws, 0)
+		var errs Errors
 		if len(raws) == 0 {
-			return Resource{}, c.translate(err, src, t)
+			errs = c.translate(err, src, t)
+		} else {
+			errs = c.report(raws, src, d.value, u)
 		}
-		return Resource{}, c.report(raws, src, d.value, u)
+		for i := range errs {
+			if errs[i].Pos.File == "" {
+				errs[i].Pos = d.pos
+			}
+		}
+		return Resource{}, errs
+	}
+	if d.syntax != nil && !c.exportOnly {
+		if data, ok := astToGo(d.syntax); ok {
+			if m, ok := data.(map[string]any); ok {
+				r, err := decodeGo(t, m)
+				if err != nil {
+					return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
+				}
+				r.Source = src
+				return r, nil
+			}
+		}
 	}
 	b, err := u.MarshalJSON()
 	if err != nil {
