@@ -50,7 +50,7 @@ func newKDSGlobal(c *cli.Context, stateDir string, bundles kds.BundleSource, srv
 	if err != nil {
 		return nil, fmt.Errorf("kds: listen %s: %w (choose another --kds-addr)", c.String("kds-addr"), err)
 	}
-	ks := kds.NewServer(kds.ServerOptions{Bundles: bundles, CAs: kds.FileCAs{Dir: stateDir}, Tokens: iss, Log: log})
+	ks := kds.NewServer(kds.ServerOptions{Bundles: bundles, CAs: kds.FileCAs{Dir: stateDir}, Tokens: iss, Log: log, StateDir: stateDir})
 	if err := ks.RegisterMetrics(srv.Registry); err != nil {
 		ln.Close()
 		return nil, err
