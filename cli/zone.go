@@ -29,7 +29,7 @@ func zoneCommand() *cli.Command {
 		Usage: "run a zone control plane (standalone from a directory, or synced from a global)",
 		Description: "A standalone zone (--standalone --dir DIR) compiles DIR itself, watches it, and serves\n" +
 			"its dataplanes over xDS. The xDS server is TLS with dataplane tokens unless --dev.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Required: true, Usage: "the zone's name"},
 			&cli.BoolFlag{Name: "standalone", Usage: "no global: compile --dir and generate mesh CAs locally"},
 			&cli.StringFlag{Name: "dir", Usage: "the mesh definitions `DIR` of a standalone zone (watched)"},
@@ -38,7 +38,7 @@ func zoneCommand() *cli.Command {
 			&cli.StringFlag{Name: "xds-addr", Value: ":5678", Usage: "xDS (ADS) gRPC address"},
 			&cli.BoolFlag{Name: "dev", Usage: "plaintext xDS and no dataplane tokens (local runs and tests only)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug|info|warn|error"},
-		},
+		}, kdsZoneFlags()...),
 		Action: runZone,
 	}
 }
@@ -65,8 +65,12 @@ func runZone(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit("zone: "+err.Error(), ExitNoRun)
 		}
+	case c.String("global") != "":
+		if feed, err = z.globalFeed(c); err != nil {
+			return cli.Exit("zone: "+err.Error(), ExitNoRun)
+		}
 	default:
-		return cli.Exit("zone: give --standalone --dir DIR (connecting to a global comes with --global)", ExitNoRun)
+		return cli.Exit("zone: give --global grpcs://HOST:5685 --token-file F (or --standalone --dir DIR)", ExitNoRun)
 	}
 	if err := z.run(c.Context, feed); err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)
