@@ -9,6 +9,7 @@ func commands() []*cli.Command {
 		compileCommand(),
 		dpCommand(),
 		inspectCommand(),
+		zoneCommand(),
 		tokenCommand(),
 		getCommand(),
 		deleteCommand(),

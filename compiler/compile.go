@@ -89,12 +89,19 @@ type checker struct {
 	errs schema.Errors
 }
 
+// diag makes a diagnostic at the field path of r. Like the loader's, its
+// message starts with the path ("spec.to[0].targetRef.kind: …") so the
+// field is named even where only the line is shown.
 func (c *checker) diag(r *schema.Resource, path string, sev schema.Severity, format string, args ...any) schema.Error {
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
 	return schema.Error{
 		Pos:      r.Source.At(path),
 		Path:     path,
 		Resource: r.Key().String(),
-		Msg:      fmt.Sprintf(format, args...),
+		Msg:      msg,
 		Severity: sev,
 	}
 }
@@ -217,7 +224,7 @@ func (c *checker) checkMeshRef(r *schema.Resource, meshes map[string]*schema.Res
 			hint = fmt.Sprintf("did you mean %q? (%s)", s, hint)
 		}
 	}
-	c.errorf(r, "mesh", "mesh %q is not defined: %s", r.Mesh, hint)
+	c.errorf(r, "mesh", "no Mesh named %q: %s", r.Mesh, hint)
 }
 
 // checkSecureDefault warns about a mesh with mTLS and no permission at all:

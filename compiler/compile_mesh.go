@@ -31,7 +31,7 @@ func (c *checker) checkMesh(r *schema.Resource) {
 			}
 			ca := b.Conf.CACert
 			if ca.RSABits != 0 && ca.ECDSA {
-				c.errorf(r, p+".conf.caCert", "caCert sets both RSAbits and ECDSA: choose one key type")
+				c.errorf(r, p+".conf.caCert", "sets both RSAbits and ECDSA: choose one key type")
 			}
 			if b.DPCert != nil && ca.Expiration.Duration > 0 && b.DPCert.Rotation.Expiration.Duration > ca.Expiration.Duration {
 				c.errorf(r, p+".dpCert.rotation.expiration", "workload certificates (%s) would outlive their CA (%s); shorten dpCert.rotation.expiration or lengthen conf.caCert.expiration", b.DPCert.Rotation.Expiration, ca.Expiration)
@@ -47,22 +47,22 @@ func (c *checker) checkMesh(r *schema.Resource) {
 				if len(names) > 0 {
 					hint = "declared backends: " + strings.Join(names, ", ")
 				}
-				c.errorf(r, "mtls.enabledBackend", "mtls.enabledBackend %q names no backend: %s", m.EnabledBackend, hint)
+				c.errorf(r, "mtls.enabledBackend", "%q names no backend: %s", m.EnabledBackend, hint)
 			}
 		}
 	}
 	if ms.Routing.ZoneEgress && !ms.MTLS.Enabled() {
-		c.errorf(r, "routing.zoneEgress", "routing.zoneEgress needs mTLS: the egress identifies callers by their certificate; set mtls.enabledBackend")
+		c.errorf(r, "routing.zoneEgress", "zone egress needs mTLS: the egress identifies callers by their certificate; set mtls.enabledBackend")
 	}
 	if cidr := ms.Networking.VIPCIDR; cidr != "" {
 		pfx, err := netip.ParsePrefix(cidr)
 		switch {
 		case err != nil:
-			c.errorf(r, "networking.vipCIDR", "vipCIDR %q is not a CIDR (e.g. 240.0.0.0/4)", cidr)
+			c.errorf(r, "networking.vipCIDR", "%q is not a CIDR (e.g. 240.0.0.0/4)", cidr)
 		case !pfx.Addr().Is4():
-			c.errorf(r, "networking.vipCIDR", "vipCIDR %q must be IPv4 (VIPs are served as A records)", cidr)
+			c.errorf(r, "networking.vipCIDR", "%q must be IPv4 (VIPs are served as A records)", cidr)
 		case pfx.Bits() > 30:
-			c.errorf(r, "networking.vipCIDR", "vipCIDR %q holds too few addresses for service VIPs; use a /30 or larger", cidr)
+			c.errorf(r, "networking.vipCIDR", "%q holds too few addresses for service VIPs; use a /30 or larger", cidr)
 		}
 	}
 }
@@ -108,7 +108,7 @@ func (c *checker) checkVirtualOutbound(r *schema.Resource) {
 		}
 	}
 	if !hasService {
-		c.errorf(r, "conf.parameters", "parameters must include the service: add {name: service, tagKey: kuma.io/service}")
+		c.errorf(r, "conf.parameters", "must include the service: add {name: service, tagKey: kuma.io/service}")
 	}
 	if c.checkTemplate(r, "conf.host", vo.Conf.Host, declared) && isLiteral(vo.Conf.Host) && !isDNSName(vo.Conf.Host) {
 		c.errorf(r, "conf.host", "host %q is not a DNS name", vo.Conf.Host)
@@ -124,20 +124,20 @@ func (c *checker) checkVirtualOutbound(r *schema.Resource) {
 // parameters. It returns whether the template is valid.
 func (c *checker) checkTemplate(r *schema.Resource, path, text string, declared map[string]bool) bool {
 	if strings.TrimSpace(text) == "" {
-		c.errorf(r, path, "%s is empty", path)
+		c.errorf(r, path, "empty template")
 		return false
 	}
 	t, err := template.New(path).Option("missingkey=error").Parse(text)
 	if err != nil {
 		// Drop "template: NAME:LINE:" — the position is the field's.
 		msg := templateErrPrefix.ReplaceAllString(err.Error(), "")
-		c.errorf(r, path, "%s is not a valid template: %s", path, msg)
+		c.errorf(r, path, "not a valid template: %s", msg)
 		return false
 	}
 	ok := true
 	for _, f := range templateFields(t.Tree.Root) {
 		if !declared[f] {
-			c.errorf(r, path, "%s uses {{.%s}}, which is not a declared parameter; declare it under conf.parameters", path, f)
+			c.errorf(r, path, "uses {{.%s}}, which is not a declared parameter; declare it under conf.parameters", f)
 			ok = false
 		}
 	}

@@ -157,13 +157,13 @@ networking: {address: "httpbin.org:443", tls: {enabled: true, serverName: httpbi
 		{
 			name: "mesh not defined, with a suggestion",
 			docs: []string{strings.Replace(allowWebToBackend, "mesh: default", "mesh: defualt", 1)},
-			want: []want{e("MeshTrafficPermission/defualt/allow-web", "mesh", `mesh "defualt" is not defined: did you mean "default"? (defined meshes: default)`)},
+			want: []want{e("MeshTrafficPermission/defualt/allow-web", "mesh", `no Mesh named "defualt": did you mean "default"? (defined meshes: default)`)},
 		},
 		{
 			name:   "mesh not defined and no mesh at all",
 			noBase: true,
 			docs:   []string{allowWebToBackend},
-			want:   []want{e("MeshTrafficPermission/default/allow-web", "mesh", `mesh "default" is not defined: no Mesh is defined in this repo`)},
+			want:   []want{e("MeshTrafficPermission/default/allow-web", "mesh", `no Mesh named "default": no Mesh is defined in this repo`)},
 		},
 		{
 			name:       "mesh not defined is not reported when the load was incomplete",
@@ -447,7 +447,7 @@ from:
 			name:   "mTLS enabledBackend names no backend",
 			noBase: true,
 			docs:   []string{strings.Replace(meshDefault, "enabledBackend: ca-1", "enabledBackend: ca-2", 1), allowWebToBackend},
-			want:   []want{e("Mesh/default", "mtls.enabledBackend", `mtls.enabledBackend "ca-2" names no backend: declared backends: ca-1`)},
+			want:   []want{e("Mesh/default", "mtls.enabledBackend", `"ca-2" names no backend: declared backends: ca-1`)},
 		},
 		{
 			name:   "duplicate mTLS backend names",
@@ -488,8 +488,8 @@ mtls:
 				`{type: Mesh, name: m3, networking: {vipCIDR: "241.0.0.0/31"}}`,
 			},
 			want: []want{
-				e("Mesh/m1", "routing.zoneEgress", "routing.zoneEgress needs mTLS"),
-				e("Mesh/m1", "networking.vipCIDR", `vipCIDR "240.0.0.0/40" is not a CIDR`),
+				e("Mesh/m1", "routing.zoneEgress", "zone egress needs mTLS"),
+				e("Mesh/m1", "networking.vipCIDR", `"240.0.0.0/40" is not a CIDR`),
 				e("Mesh/m2", "networking.vipCIDR", "must be IPv4"),
 				e("Mesh/m3", "networking.vipCIDR", "too few addresses"),
 			},
@@ -520,8 +520,8 @@ conf:
   port: "{{.port}}"
   parameters: [{name: service, tagKey: kuma.io/service}]`},
 			want: []want{
-				e("VirtualOutbound/default/vo", "conf.host", `conf.host is not a valid template: bad character U+007D '}'`),
-				e("VirtualOutbound/default/vo", "conf.port", "conf.port uses {{.port}}, which is not a declared parameter"),
+				e("VirtualOutbound/default/vo", "conf.host", `not a valid template: bad character U+007D '}'`),
+				e("VirtualOutbound/default/vo", "conf.port", "uses {{.port}}, which is not a declared parameter"),
 			},
 		},
 		{
@@ -539,7 +539,7 @@ conf:
 				e("VirtualOutbound/default/vo", "selectors[0].match", "selector matches no tags"),
 				e("VirtualOutbound/default/vo", "conf.parameters[0].name", `parameter name "svc-name" cannot be used in a template`),
 				e("VirtualOutbound/default/vo", "conf.parameters[2].name", `parameter "v" is declared twice`),
-				e("VirtualOutbound/default/vo", "conf.parameters", "parameters must include the service"),
+				e("VirtualOutbound/default/vo", "conf.parameters", "must include the service"),
 				e("VirtualOutbound/default/vo", "conf.host", `host "Bad_Host!.mesh" is not a DNS name`),
 				e("VirtualOutbound/default/vo", "conf.port", `port "99999" is not a port number`),
 			},
@@ -553,7 +553,7 @@ mesh: default
 conf: {host: "", port: "80", parameters: [{name: service, tagKey: kuma.io/service}]}`},
 			want: []want{
 				e("VirtualOutbound/default/vo", "selectors", "needs at least one selector"),
-				e("VirtualOutbound/default/vo", "conf.host", "conf.host is empty"),
+				e("VirtualOutbound/default/vo", "conf.host", "empty template"),
 			},
 		},
 

@@ -36,10 +36,12 @@ var cueFiles embed.FS
 type compiled struct {
 	claimed atomic.Bool // the first one is handed out once, then pooled
 	uses    int
-	ctx     *cue.Context
-	inst    *build.Instance // the schema package, handed to CUE imports
-	defs    map[string]cue.Value
-	err     error
+	// exportOnly turns off the Go decoding of plain documents (tests).
+	exportOnly bool
+	ctx        *cue.Context
+	inst       *build.Instance // the schema package, handed to CUE imports
+	defs       map[string]cue.Value
+	err        error
 	// bounds maps constraint text in CUE messages to a description.
 	bounds map[string]string
 }

@@ -79,24 +79,15 @@ func joinKey(prefix, k string) string {
 	return b.String()
 }
 
-// fieldPos is where the user wrote a value: the last of its conjuncts that
-// lies in a user file (a template's field is overridden by its use), else
-// the position CUE gives the value, unless that is in the schema.
+// fieldPos is where the user wrote a value: CUE's position of the value
+// (for a value computed from a template, where its concrete value was
+// written), unless that lies in the embedded schema (a default).
+//
+// Value.Expr would find the field's own conjunct but costs more than the
+// whole validation of the resource, so it is not used.
 func fieldPos(v cue.Value) token.Pos {
-	var best token.Pos
-	if op, args := v.Expr(); op == cue.AndOp {
-		for _, a := range args {
-			if n := a.Source(); n != nil {
-				if p := n.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
-					best = p
-				}
-			}
-		}
+	if p := v.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
+		return p
 	}
-	if !best.IsValid() {
-		if p := v.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
-			best = p
-		}
-	}
-	return best
+	return token.NoPos
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 )
@@ -21,6 +22,9 @@ type doc struct {
 	// inFile reports whether a CUE position belongs to the user's sources
 	// (as opposed to the embedded schema).
 	label string // "resources.foo" for CUE resources, for messages; may be empty
+	// syntax is the document's own tree when it is plain data (YAML, JSON),
+	// decoded without a CUE export once valid.
+	syntax ast.Expr
 }
 
 // validate unifies d with the closed definition of its type, reports every
@@ -49,6 +53,18 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 			return Resource{}, c.translate(err, src, t)
 		}
 		return Resource{}, c.report(raws, src, d.value, u)
+	}
+	if d.syntax != nil && !c.exportOnly {
+		if data, ok := astToGo(d.syntax); ok {
+			if m, ok := data.(map[string]any); ok {
+				r, err := decodeGo(t, m)
+				if err != nil {
+					return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
+				}
+				r.Source = src
+				return r, nil
+			}
+		}
 	}
 	b, err := u.MarshalJSON()
 	if err != nil {

@@ -115,7 +115,7 @@ func loadExprs(c *compiled, name string, exprs []ast.Expr, what string) ([]Resou
 			errs = append(errs, c.translate(err, Source{Pos: pos, Fields: fields}, "")...)
 			continue
 		}
-		r, e := c.validate(doc{file: name, pos: pos, value: v, fields: fields})
+		r, e := c.validate(doc{file: name, pos: pos, value: v, fields: fields, syntax: x})
 		if len(e) > 0 {
 			errs = append(errs, e...)
 			continue

@@ -317,6 +317,14 @@ func (s *Server) Status(id string) (NodeStatus, bool) {
 	for k, v := range n.status.Acked {
 		st.Acked[k] = v
 	}
+	st.Served = map[string]string{}
+	if n.served != nil {
+		for t, u := range typeURLs {
+			if len(n.served.Items[t]) > 0 {
+				st.Served[u] = n.served.Versions[t]
+			}
+		}
+	}
 	return st, true
 }
 

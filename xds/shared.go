@@ -3,6 +3,8 @@ package xds
 import (
 	"sync"
 	"weak"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // shared keeps one instance of each generated proto per content key, so
@@ -11,44 +13,52 @@ import (
 // any more is collected, and its key is dropped at the next sweep.
 type shared[T any] struct {
 	mu      sync.Mutex
-	m       map[string]weak.Pointer[T]
+	m       map[string]sharedEntry[T]
 	lastLen int
 }
 
-// get returns the instance for key, building it with mk when there is none.
-func (s *shared[T]) get(key string, mk func() (*T, error)) (*T, error) {
+type sharedEntry[T any] struct {
+	wp   weak.Pointer[T]
+	hash string // content hash of the proto (deterministic encoding)
+}
+
+// get returns the instance for key and its content hash, building it with mk
+// when there is none. The content hash (not the key) versions resources, so
+// equal content means equal versions whatever key built it.
+func (s *shared[T]) get(key string, mk func() (*T, error)) (*T, string, error) {
 	s.mu.Lock()
 	if s.m == nil {
-		s.m = map[string]weak.Pointer[T]{}
+		s.m = map[string]sharedEntry[T]{}
 	}
-	if wp, ok := s.m[key]; ok {
-		if v := wp.Value(); v != nil {
+	if e, ok := s.m[key]; ok {
+		if v := e.wp.Value(); v != nil {
 			s.mu.Unlock()
-			return v, nil
+			return v, e.hash, nil
 		}
 	}
 	s.mu.Unlock()
 	v, err := mk()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	h := hashProto(any(v).(proto.Message))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if wp, ok := s.m[key]; ok {
-		if old := wp.Value(); old != nil {
-			return old, nil
+	if e, ok := s.m[key]; ok {
+		if old := e.wp.Value(); old != nil {
+			return old, e.hash, nil
 		}
 	}
-	s.m[key] = weak.Make(v)
+	s.m[key] = sharedEntry[T]{wp: weak.Make(v), hash: h}
 	if len(s.m) > 2*s.lastLen+1024 {
-		for k, wp := range s.m {
-			if wp.Value() == nil {
+		for k, e := range s.m {
+			if e.wp.Value() == nil {
 				delete(s.m, k)
 			}
 		}
 		s.lastLen = len(s.m)
 	}
-	return v, nil
+	return v, h, nil
 }
 
 // size is the number of live entries (for tests and metrics).
@@ -56,8 +66,8 @@ func (s *shared[T]) size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, wp := range s.m {
-		if wp.Value() != nil {
+	for _, e := range s.m {
+		if e.wp.Value() != nil {
 			n++
 		}
 	}

@@ -33,7 +33,7 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 	if proxyless {
 		key = "pl|" + key
 	}
-	v, err := t.clusters.get(key, func() (*clusterv3.Cluster, error) {
+	v, h, err := t.clusters.get(key, func() (*clusterv3.Cluster, error) {
 		cl := &clusterv3.Cluster{
 			Name:           c.Name,
 			ConnectTimeout: durationpb.New(defaultConnectTimeout),
@@ -67,7 +67,7 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 		}
 		return cl, validate("cluster "+c.Name, cl)
 	})
-	return v, key, err
+	return v, h, err
 }
 
 func hasHostname(es *compiler.EndpointSet) bool {
@@ -262,11 +262,11 @@ func upstreamTLS(c *compiler.ClusterPlan) (*corev3.TransportSocket, error) {
 // endpoints returns the (shared) ClusterLoadAssignment of a plan cluster.
 func (t *Translator) endpoints(c *compiler.ClusterPlan) (*endpointv3.ClusterLoadAssignment, string, error) {
 	key := c.Name + "|" + c.Endpoints.Hash
-	v, err := t.cla.get(key, func() (*endpointv3.ClusterLoadAssignment, error) {
+	v, h, err := t.cla.get(key, func() (*endpointv3.ClusterLoadAssignment, error) {
 		cla := loadAssignment(c.Name, c.Endpoints)
 		return cla, validate("endpoints "+c.Name, cla)
 	})
-	return v, key, err
+	return v, h, err
 }
 
 // loadAssignment groups endpoints by (priority, locality); a locality's weight
@@ -305,7 +305,7 @@ func sockAddr(addr string, port int) *corev3.Address {
 func (t *Translator) localCluster(port int, protocol string) (*clusterv3.Cluster, string, error) {
 	name := localClusterName(port)
 	key := name + "|" + protocol
-	v, err := t.clusters.get(key, func() (*clusterv3.Cluster, error) {
+	v, h, err := t.clusters.get(key, func() (*clusterv3.Cluster, error) {
 		cl := &clusterv3.Cluster{
 			Name:                 name,
 			ConnectTimeout:       durationpb.New(defaultConnectTimeout),
@@ -321,7 +321,7 @@ func (t *Translator) localCluster(port int, protocol string) (*clusterv3.Cluster
 		}
 		return cl, validate("cluster "+name, cl)
 	})
-	return v, key, err
+	return v, h, err
 }
 
 func localClusterName(port int) string { return "localhost:" + itoa(port) }

@@ -60,7 +60,7 @@ type timeouts struct {
 func (t *Translator) outboundListener(o *compiler.OutboundPlan) (*listenerv3.Listener, string, error) {
 	name := o.Name()
 	key := name + "|" + o.Hash
-	v, err := t.listeners.get(key, func() (*listenerv3.Listener, error) {
+	v, h, err := t.listeners.get(key, func() (*listenerv3.Listener, error) {
 		os := o.OutboundService
 		var to *timeouts
 		if ot := os.Timeout; ot != nil {
@@ -104,7 +104,7 @@ func (t *Translator) outboundListener(o *compiler.OutboundPlan) (*listenerv3.Lis
 		}
 		return l, validate("listener "+name, l)
 	})
-	return v, key, err
+	return v, h, err
 }
 
 func setTCPBackends(tp *tcpv3.TcpProxy, bs []compiler.WeightedCluster) {

@@ -103,7 +103,7 @@ func (t *Translator) proxyless(p *compiler.ProxyPlan, r *Resources) error {
 
 func (t *Translator) apiListener(host, route string) (*listenerv3.Listener, string, error) {
 	key := "api|" + host + "|" + route
-	v, err := t.listeners.get(key, func() (*listenerv3.Listener, error) {
+	v, h, err := t.listeners.get(key, func() (*listenerv3.Listener, error) {
 		h, err := hcm(host, nil)
 		if err != nil {
 			return nil, err
@@ -117,7 +117,7 @@ func (t *Translator) apiListener(host, route string) (*listenerv3.Listener, stri
 		l := &listenerv3.Listener{Name: host, ApiListener: &listenerv3.ApiListener{ApiListener: a}}
 		return l, validate("listener "+host, l)
 	})
-	return v, key, err
+	return v, h, err
 }
 
 // checkProxylessRefs does for proxyless snapshots what Consistent() cannot:
@@ -175,7 +175,7 @@ func (t *Translator) addSecrets(r *Resources, sec *Secrets) error {
 	}
 	r.add(typeSecret, SecretIdentity, hashBytes(sec.CertPEM, sec.KeyPEM), id)
 	caKey := hashBytes(sec.CAPEM)
-	ca, err := t.secrets.get(caKey, func() (*tlsv3.Secret, error) {
+	ca, caHash, err := t.secrets.get(caKey, func() (*tlsv3.Secret, error) {
 		s := &tlsv3.Secret{Name: SecretMeshCA, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 			TrustedCa: inlineBytes(sec.CAPEM),
 		}}}
@@ -184,7 +184,7 @@ func (t *Translator) addSecrets(r *Resources, sec *Secrets) error {
 	if err != nil {
 		return err
 	}
-	r.add(typeSecret, SecretMeshCA, caKey, ca)
+	r.add(typeSecret, SecretMeshCA, caHash, ca)
 	return nil
 }
 

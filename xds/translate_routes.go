@@ -26,7 +26,7 @@ func (t *Translator) routeConfig(os *compiler.OutboundService, proxyless bool) (
 	if proxyless {
 		key = "pl|" + key
 	}
-	v, err := t.routes.get(key, func() (*routev3.RouteConfiguration, error) {
+	v, h, err := t.routes.get(key, func() (*routev3.RouteConfiguration, error) {
 		vh := &routev3.VirtualHost{Name: os.Service, Domains: []string{"*"}}
 		for _, rp := range os.Routes {
 			vh.Routes = append(vh.Routes, httpRoute(rp, os, proxyless))
@@ -37,7 +37,7 @@ func (t *Translator) routeConfig(os *compiler.OutboundService, proxyless bool) (
 		}
 		return rc, validate("route "+name, rc)
 	})
-	return v, key, err
+	return v, h, err
 }
 
 func httpRoute(rp *compiler.RoutePlan, os *compiler.OutboundService, proxyless bool) *routev3.Route {

@@ -112,7 +112,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts:    opts,
-		log:     opts.Log.With("zone", opts.Zone),
+		log:     opts.Log,
 		reg:     store.New(opts.Zone),
 		certs:   newCertManager(),
 		pub:     opts.Publisher,

@@ -27,7 +27,14 @@ func XDSAuth(tokens *Tokens, now func() time.Time) grpc.StreamServerInterceptor 
 				}
 			}
 		}
-		return handler(srv, &authStream{ServerStream: ss, tokens: tokens, token: tok, now: now})
+		as := &authStream{ServerStream: ss, tokens: tokens, token: tok, now: now}
+		err := handler(srv, as)
+		if as.err != nil {
+			// go-control-plane ends the stream quietly on a receive error;
+			// the client must see why.
+			return as.err
+		}
+		return err
 	}
 }
 
@@ -37,6 +44,7 @@ type authStream struct {
 	token  string
 	now    func() time.Time
 	ok     bool
+	err    error
 }
 
 type nodeCarrier interface{ GetNode() *corev3.Node }
@@ -48,6 +56,14 @@ func (s *authStream) RecvMsg(m any) error {
 	if s.ok {
 		return nil
 	}
+	if s.err = s.check(m); s.err != nil {
+		return s.err
+	}
+	s.ok = true
+	return nil
+}
+
+func (s *authStream) check(m any) error {
 	nc, isReq := m.(nodeCarrier)
 	if !isReq || nc.GetNode() == nil || nc.GetNode().GetId() == "" {
 		return status.Error(codes.InvalidArgument, "the first xDS request must carry the node id <mesh>.<name>")
@@ -60,6 +76,5 @@ func (s *authStream) RecvMsg(m any) error {
 	if err := s.tokens.Verify(s.token, k.Mesh, k.Name, s.now()); err != nil {
 		return status.Errorf(codes.PermissionDenied, "node %s: %v", id, err)
 	}
-	s.ok = true
 	return nil
 }

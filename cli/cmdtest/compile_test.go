@@ -131,7 +131,7 @@ func TestCompileInvalid(t *testing.T) {
 	if r.code != 1 || r.stdout != "" {
 		t.Errorf("exit %d, stdout %q: want 1 and no bundle", r.code, r.stdout)
 	}
-	if !strings.Contains(r.stderr, "route-weights-zero/route.yaml:14:13: all backendRefs have weight 0") {
+	if !strings.Contains(r.stderr, "route-weights-zero/route.yaml:14:13: spec.to[0].rules[0].default.backendRefs: all backendRefs have weight 0") {
 		t.Errorf("stderr should carry the error with its place:\n%s", r.stderr)
 	}
 	for _, args := range [][]string{{"compile", "nowhere"}, {"compile", "-o", "toml", "examples"}, {"compile", "examples", "examples"}} {
