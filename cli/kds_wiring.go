@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/meshc/meshc/api"
 	"github.com/meshc/meshc/kds"
+	"github.com/meshc/meshc/pki"
 	"github.com/meshc/meshc/token"
+	"github.com/meshc/meshc/zone"
 )
 
 // Version is meshc's version as zones report it to the global.
@@ -50,7 +53,7 @@ func newKDSGlobal(c *cli.Context, stateDir string, bundles kds.BundleSource, srv
 	if err != nil {
 		return nil, fmt.Errorf("kds: listen %s: %w (choose another --kds-addr)", c.String("kds-addr"), err)
 	}
-	ks := kds.NewServer(kds.ServerOptions{Bundles: bundles, CAs: kds.FileCAs{Dir: stateDir}, Tokens: iss, Log: log})
+	ks := kds.NewServer(kds.ServerOptions{Bundles: bundles, CAs: kds.FileCAs{Dir: stateDir}, Tokens: iss, Log: log, StateDir: stateDir})
 	if err := ks.RegisterMetrics(srv.Registry); err != nil {
 		ln.Close()
 		return nil, err
@@ -83,4 +86,43 @@ func newKDSZone(c *cli.Context, zone, stateDir string, sink kds.Sink, source kds
 		Zone: zone, Global: c.String("global"), TokenFile: c.String("token-file"), TLS: tlsConf,
 		StateDir: stateDir, AgentVersion: Version, Sink: sink, Source: source, Log: log,
 	})
+}
+
+// globalFeed connects the zone to the global: the agent gets the bundle,
+// mesh CAs and remote ingresses; the global gets the zone's registry.
+// GET /global shows the link's status.
+func (z *zoneRuntime) globalFeed(c *cli.Context) (func(context.Context) error, error) {
+	src := kds.NewRegistrySource(z.agent.Registry(), z.agent.Bundle)
+	client, err := newKDSZone(c, z.flags.name, z.flags.stateDir, agentSink{z.agent}, src, z.log)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	z.api.Mux.HandleFunc("GET /global", func(w http.ResponseWriter, _ *http.Request) {
+		api.WriteJSON(w, http.StatusOK, client.Status())
+	})
+	return func(ctx context.Context) error {
+		defer src.Close()
+		return client.Run(ctx)
+	}, nil
+}
+
+// agentSink hands what the global sends to the zone agent.
+type agentSink struct{ a *zone.Agent }
+
+// Apply checks every CA before installing anything, so a bad one changes nothing.
+func (s agentSink) Apply(g kds.GlobalState) error {
+	for _, ca := range g.CAs {
+		if _, err := pki.ParseCA(ca.Mesh, ca.CertPEM, ca.KeyPEM); err != nil {
+			return err
+		}
+	}
+	for _, ca := range g.CAs {
+		if err := s.a.SetMeshCA(ca.Mesh, ca.CertPEM, ca.KeyPEM); err != nil {
+			return err
+		}
+	}
+	s.a.SetRemoteIngresses(g.RemoteIngresses)
+	s.a.SetBundle(g.Bundle)
+	return nil
 }

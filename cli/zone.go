@@ -39,7 +39,7 @@ func zoneCommand() *cli.Command {
 			&cli.StringFlag{Name: "xds-addr", Value: ":5678", Usage: "xDS (ADS) gRPC address"},
 			&cli.BoolFlag{Name: "dev", Usage: "plaintext xDS and no dataplane tokens (local runs and tests only)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug|info|warn|error"},
-		}, zoneDNSFlags()...),
+		}, append(kdsZoneFlags(), zoneDNSFlags()...)...),
 		Action: runZone,
 	}
 }
@@ -70,8 +70,12 @@ func runZone(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit("zone: "+err.Error(), ExitNoRun)
 		}
+	case c.String("global") != "":
+		if feed, err = z.globalFeed(c); err != nil {
+			return cli.Exit("zone: "+err.Error(), ExitNoRun)
+		}
 	default:
-		return cli.Exit("zone: give --standalone --dir DIR (connecting to a global comes with --global)", ExitNoRun)
+		return cli.Exit("zone: give --global grpcs://HOST:5685 --token-file F (or --standalone --dir DIR)", ExitNoRun)
 	}
 	if err := z.run(c.Context, feed); err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)

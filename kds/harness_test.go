@@ -39,8 +39,13 @@ func quietLog() *slog.Logger {
 }
 
 func startGlobal(t testing.TB, mod func(*ServerOptions)) *testGlobal {
+	return startGlobalIn(t, t.TempDir(), mod)
+}
+
+// startGlobalIn starts a global whose state (token key, CAs, TLS, zone registry) is in stateDir.
+func startGlobalIn(t testing.TB, stateDir string, mod func(*ServerOptions)) *testGlobal {
 	t.Helper()
-	g := &testGlobal{stateD: t.TempDir(), bundles: &StaticBundles{}}
+	g := &testGlobal{stateD: stateDir, bundles: &StaticBundles{}}
 	iss, _, err := token.LoadOrCreate(g.stateD)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +56,7 @@ func startGlobal(t testing.TB, mod func(*ServerOptions)) *testGlobal {
 		t.Fatal(err)
 	}
 	g.caFile = filepath.Join(g.stateD, ServerCertName+".crt")
-	opts := ServerOptions{Bundles: g.bundles, CAs: FileCAs{Dir: g.stateD}, Tokens: iss, Log: quietLog()}
+	opts := ServerOptions{Bundles: g.bundles, CAs: FileCAs{Dir: g.stateD}, Tokens: iss, Log: quietLog(), StateDir: g.stateD}
 	if mod != nil {
 		mod(&opts)
 	}

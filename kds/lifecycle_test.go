@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +255,31 @@ func TestXDSOnKDSPortRefused(t *testing.T) {
 	if _, err = delta.Recv(); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("delta ADS on the KDS port: %v", err)
 	}
+}
+
+// A restarted global still lists a zone that is offline and still hands its
+// ingress to the other zones; it does not list it online.
+func TestGlobalRestartKeepsZoneRegistry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	g := startGlobalIn(t, dir, nil)
+	v1 := bundleOf([]string{"p1"})
+	g.bundles.Set(v1)
+	b := startZone(t, g, "zone-b", nil)
+	b.source.Set(ingress("ingress-1", map[string]int{"backend": 4}), dataplane("backend-1", "backend"))
+	eventually(t, "zone-b's inventory at the global", func() bool { z := g.zones(t)["zone-b"]; return z.ZoneIngresses == 1 && z.BundleVersion == v1.Version })
+	b.stop()
+	eventually(t, "zone-b offline", func() bool { return !g.zones(t)["zone-b"].Online })
+	g.stop()
+
+	g2 := startGlobalIn(t, dir, nil)
+	g2.bundles.Set(v1)
+	zb := g2.zones(t)["zone-b"]
+	if zb.Online || zb.Dataplanes != 1 || zb.ZoneIngresses != 1 || zb.BundleVersion != v1.Version || zb.DisconnectedAt == nil {
+		t.Fatalf("restarted global lists zone-b as %+v", zb)
+	}
+	a := startZone(t, g2, "zone-a", nil)
+	eventually(t, "zone-a sees offline zone-b's ingress", func() bool {
+		return slices.Equal(a.remoteServices(), []string{"zone-b/backend=4"})
+	})
 }

@@ -13,14 +13,19 @@ import (
 // DecodeResource decodes exactly one resource from a YAML or JSON body (an
 // HTTP API request, a KDS message), validated and defaulted. name is used
 // as the file name in positions (e.g. "request body").
-func DecodeResource(name string, data []byte) (Resource, Errors) {
+func DecodeResource(name string, data []byte) (r Resource, errs Errors) {
+	defer func() {
+		if v := recover(); v != nil {
+			r, errs = Resource{}, Errors{internalError(name, v)}
+		}
+	}()
 	if len(data) > MaxFileSize {
 		return Resource{}, Errors{tooBig(name, int64(len(data)))}
 	}
 	if e, ok := checkUTF8(name, data); !ok {
 		return Resource{}, Errors{e}
 	}
-	dec := cueyaml.NewDecoder(name, bytes.NewReader(data))
+	dec := cueyaml.NewDecoder(name, bytes.NewReader(normalizeNewlines(data)))
 	var exprs []ast.Expr
 	for {
 		x, err := dec.Extract()

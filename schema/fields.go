@@ -24,13 +24,19 @@ func astFields(x ast.Expr, prefix string, m map[string]Pos) {
 				continue
 			}
 			p := joinKey(prefix, name)
-			m[p] = toPos(f.Pos())
+			if pos := f.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			} else if pos := f.Value.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
 			astFields(f.Value, p, m)
 		}
 	case *ast.ListLit:
 		for i, e := range n.Elts {
 			p := prefix + "[" + strconv.Itoa(i) + "]"
-			m[p] = toPos(e.Pos())
+			if pos := e.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
 			astFields(e, p, m)
 		}
 	}

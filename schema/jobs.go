@@ -19,6 +19,15 @@ type job struct {
 }
 
 func (j *job) do(c *compiled) {
+	defer func() {
+		// A panic in a parser or in CUE must not take the control plane
+		// down with it: it becomes this file's error.
+		if v := recover(); v != nil {
+			c.uses = maxUses + 1 // do not reuse a context a panic went through
+			j.res = nil
+			j.errs = Errors{internalError(j.name, v)}
+		}
+	}()
 	switch j.kind {
 	case kindYAML:
 		j.res, j.errs = loadYAML(c, j.name, j.data)
@@ -66,4 +75,8 @@ func (l *loader) run() ([]Resource, Errors) {
 		errs = append(errs, j.errs...)
 	}
 	return rs, errs
+}
+
+func internalError(name string, v any) Error {
+	return Errorf(Pos{File: name}, "internal error while reading this file (%v); please report it with the file attached", v)
 }

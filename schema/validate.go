@@ -49,10 +49,18 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 	if err := u.Validate(cue.Concrete(true)); err != nil {
 		var raws []rawError
 		collectErrors(u, def, "", nil, &raws, 0)
+		var errs Errors
 		if len(raws) == 0 {
-			return Resource{}, c.translate(err, src, t)
+			errs = c.translate(err, src, t)
+		} else {
+			errs = c.report(raws, src, d.value, u)
 		}
-		return Resource{}, c.report(raws, src, d.value, u)
+		for i := range errs {
+			if errs[i].Pos.File == "" {
+				errs[i].Pos = d.pos
+			}
+		}
+		return Resource{}, errs
 	}
 	if d.syntax != nil && !c.exportOnly {
 		if data, ok := astToGo(d.syntax); ok {

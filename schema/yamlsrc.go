@@ -18,7 +18,7 @@ import (
 // documents (a leading or trailing ---) are skipped; a file with no
 // resources at all gets a warning.
 func loadYAML(c *compiled, name string, data []byte) ([]Resource, Errors) {
-	dec := cueyaml.NewDecoder(name, bytes.NewReader(data))
+	dec := cueyaml.NewDecoder(name, bytes.NewReader(normalizeNewlines(data)))
 	var exprs []ast.Expr
 	var errs Errors
 	for {
@@ -153,4 +153,15 @@ func syntaxErrors(name, lang string, err error) Errors {
 		out = Errors{Errorf(Pos{File: name}, "%s syntax error: %v", lang, err)}
 	}
 	return out
+}
+
+// normalizeNewlines turns CRLF and lone CR line breaks into LF. YAML treats
+// all three as line breaks; CUE's YAML decoder (v0.17.1) indexes out of
+// range on a lone CR. Lines and columns stay the same.
+func normalizeNewlines(data []byte) []byte {
+	if bytes.IndexByte(data, '\r') < 0 {
+		return data
+	}
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	return bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
 }

@@ -67,6 +67,12 @@ type nodeState struct {
 	breakAt   *time.Timer
 	streams   int
 	status    NodeStatus
+	// rejected: type URL → version the proxy NACKed and has not replaced by an ACK.
+	rejected map[string]string
+	retries  int
+	// publishes counts snapshots published; a rejected type is re-offered
+	// at most once per publish that followed the rejection.
+	publishes, rejectedAt, retriedAt int
 }
 
 type streamState struct {
@@ -211,6 +217,7 @@ func (s *Server) publish(id string, res *Resources) error {
 		}
 	}
 	n.served = set
+	n.publishes++
 	n.status.Version = set.Version()
 	s.mu.Unlock()
 	return s.setSnapshot(s.sidecars, id, set)
@@ -362,4 +369,45 @@ func (s *Server) Nodes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// retryRejected re-offers the types a proxy rejected, once another type has
+// made progress (a new version ACKed): a listener rejected because of a bad
+// secret is accepted once the fixed secret is in. The re-offer carries a
+// distinct version; it is never sent in a loop, only after progress.
+func (s *Server) retryRejected(id string) {
+	s.publishing.Lock()
+	defer s.publishing.Unlock()
+	s.mu.Lock()
+	n := s.nodes[id]
+	if n == nil || n.served == nil || len(n.rejected) == 0 || s.closed || n.publishes <= n.rejectedAt || n.retriedAt == n.publishes {
+		s.mu.Unlock()
+		return
+	}
+	n.retriedAt = n.publishes
+	cur := n.served
+	next := *cur
+	n.retries++
+	bumped := false
+	for t, u := range typeURLs {
+		if v, ok := n.rejected[u]; ok && v == cur.Versions[t] {
+			next.Versions[t] = cur.Versions[t] + "~retry" + itoa(n.retries)
+			bumped = true
+		}
+	}
+	if !bumped {
+		s.mu.Unlock()
+		return
+	}
+	n.served = &next
+	if n.target != nil && n.breakAt != nil {
+		// The interim changed identity: let the timer finalize it.
+		n.breakAt.Stop()
+		final := &next
+		n.breakAt = time.AfterFunc(s.opts.BreakDelay, func() { s.finalize(id, final) })
+	}
+	s.mu.Unlock()
+	if err := s.setSnapshot(s.sidecars, id, &next); err != nil {
+		s.log.Error("re-offer rejected config", "node", id, "err", err)
+	}
 }

@@ -140,7 +140,13 @@ func (s *Server) onStreamClosed(id int64, _ *corev3.Node) {
 // listeners and routes of a make-before-break step, drops the kept clusters.
 // Called with s.mu held.
 func (s *Server) recordACK(n *nodeState, typeURL, version string) {
+	progress := n.status.Acked[typeURL] != version
 	n.status.Acked[typeURL] = version
+	delete(n.rejected, typeURL)
+	if progress && len(n.rejected) > 0 {
+		id := n.id
+		time.AfterFunc(0, func() { s.retryRejected(id) })
+	}
 	if l := n.status.LastNACK; l != nil && l.TypeURL == typeURL {
 		n.status.LastNACK = nil
 	}
@@ -161,6 +167,13 @@ func (s *Server) recordACK(n *nodeState, typeURL, version string) {
 func (s *Server) recordNACK(n *nodeState, typeURL, version, reason string) {
 	nack := NACK{Node: n.id, TypeURL: typeURL, Version: version, Reason: reason, At: time.Now()}
 	n.status.LastNACK = &nack
+	if version != "" {
+		if n.rejected == nil {
+			n.rejected = map[string]string{}
+		}
+		n.rejected[typeURL] = version
+		n.rejectedAt = n.publishes
+	}
 	s.nacks = append(s.nacks, nack)
 	if len(s.nacks) > maxNACKs {
 		s.nacks = s.nacks[len(s.nacks)-maxNACKs:]
