@@ -231,7 +231,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	writeFile(t, filepath.Join(meshDir, "allow.yaml"), e2eAllow)
 
 	zone := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
-		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0")
+		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0")
 	apiAddr := zone.waitFor(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
 	zone.waitFor(t, `msg="xds listening"`, 30*time.Second)
 	zone.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
