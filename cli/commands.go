@@ -8,5 +8,7 @@ func commands() []*cli.Command {
 		validateCommand(),
 		compileCommand(),
 		globalCommand(),
+		dpCommand(),
+		inspectCommand(),
 	}
 }

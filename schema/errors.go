@@ -41,12 +41,24 @@ func (s Source) At(path string) Pos {
 	return s.Pos
 }
 
+// parentPath drops the last element of a field path: "a.b[0]" → "a.b",
+// `a.tags["kuma.io/service"]` → "a.tags" (dots inside quotes do not count).
 func parentPath(p string) string {
-	i := strings.LastIndexAny(p, ".[")
-	if i <= 0 {
+	cut, inQuote := -1, false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case inQuote && c == '\\':
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case !inQuote && (c == '.' || c == '['):
+			cut = i
+		}
+	}
+	if cut <= 0 {
 		return ""
 	}
-	return p[:i]
+	return p[:cut]
 }
 
 // Severity of a diagnostic.

@@ -1,0 +1,184 @@
+package compiler
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/meshc/meshc/schema"
+)
+
+// selection is the policies of each kind that select one proxy, in merge order,
+// and sig, a hash of them: proxies with the same sig share outbound parts.
+type selection struct {
+	byKind map[string][]*policy
+	sig    string
+}
+
+func selectFor(mi *meshIndex, inbounds []schema.Inbound) selection {
+	sel := selection{byKind: map[string][]*policy{}}
+	if mi == nil {
+		sel.sig = "no-mesh"
+		return sel
+	}
+	parts := []string{mi.hash}
+	for _, t := range schema.PolicyTypes {
+		if t == schema.TypeMeshTrafficPermission {
+			continue // inbound-only: per inbound, not shared
+		}
+		for _, p := range mi.policies[t] {
+			if selectsProxy(p.spec.TargetRef, inbounds) {
+				sel.byKind[t] = append(sel.byKind[t], p)
+				parts = append(parts, t, p.name, p.hash)
+			}
+		}
+	}
+	sel.sig = hashStrings(parts...)
+	return sel
+}
+
+// build computes proxy k's plan from the planner's current state.
+func (p *Planner) build(k ProxyKey) *ProxyPlan {
+	dp := p.dps[k].DataplaneSpec()
+	mi := p.meshes[k.Mesh]
+	pl := &ProxyPlan{Key: k, Zone: p.zone, Address: dpAddress(dp), MTLS: mi.mtls()}
+	if mi == nil || mi.spec == nil {
+		pl.Warnings = append(pl.Warnings, fmt.Sprintf("mesh %q is not in the bundle: the proxy gets no policies; add the Mesh to the repository", k.Mesh))
+	}
+	b := &planBuild{p: p, mi: mi, mesh: k.Mesh, deps: map[svcRef]struct{}{}}
+	b.sel = selectFor(mi, dp.Networking.Inbound)
+
+	ids := map[string]bool{}
+	for _, in := range dp.Networking.Inbound {
+		pl.Inbounds = append(pl.Inbounds, b.inbound(dp, in))
+		if svc := in.Tags[schema.TagService]; svc != "" && !ids[svc] {
+			ids[svc] = true
+			pl.Services = append(pl.Services, svc)
+		}
+	}
+	sort.Strings(pl.Services)
+	for _, svc := range pl.Services {
+		pl.Identities = append(pl.Identities, SPIFFE(k.Mesh, svc))
+	}
+
+	for _, o := range dp.Networking.Outbound {
+		svc := o.Tags[schema.TagService]
+		addr := o.Address
+		if addr == "" {
+			addr = "127.0.0.1"
+		}
+		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundExplicit, Address: addr, Port: o.Port, OutboundService: b.outbound(svc, subsetTags(o.Tags))})
+	}
+	for _, v := range p.vips[k.Mesh] {
+		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundVIP, Address: v.Address, Port: v.Port, Host: v.Host, OutboundService: b.outbound(v.Service, subsetTags(v.Tags))})
+	}
+	pl.Warnings = append(pl.Warnings, b.warnings...)
+
+	seen := map[*ClusterPlan]bool{}
+	for _, o := range pl.Outbounds {
+		for _, c := range o.Clusters {
+			if !seen[c] {
+				seen[c] = true
+				pl.Clusters = append(pl.Clusters, c)
+			}
+		}
+	}
+	sort.Slice(pl.Clusters, func(i, j int) bool { return pl.Clusters[i].Name < pl.Clusters[j].Name })
+
+	parts := []string{pl.Address, fmt.Sprint(pl.MTLS), hashJSON(pl.Inbounds)}
+	for _, o := range pl.Outbounds {
+		parts = append(parts, o.Kind, o.Address, itoaPort(o.Port), o.Host, o.Hash)
+	}
+	pl.Hash = hashStrings(parts...)
+
+	refs := make([]svcRef, 0, len(b.deps))
+	for r := range b.deps {
+		refs = append(refs, r)
+	}
+	p.recordDeps(k, refs)
+	return pl
+}
+
+// planBuild is the state of one proxy's build.
+type planBuild struct {
+	p        *Planner
+	mi       *meshIndex
+	mesh     string
+	sel      selection
+	deps     map[svcRef]struct{}
+	warnings []string
+}
+
+func (b *planBuild) inbound(dp *schema.DataplaneSpec, in schema.Inbound) *InboundPlan {
+	ip := &InboundPlan{
+		Address:     in.Address,
+		Port:        in.Port,
+		ServicePort: in.ServicePort,
+		Service:     in.Tags[schema.TagService],
+		Protocol:    protocolOf(in.Tags),
+		Tags:        in.Tags,
+		Permissions: permissions(b.mi, in.Tags),
+	}
+	if ip.Address == "" {
+		ip.Address = dp.Networking.Address
+	}
+	if ip.ServicePort == 0 {
+		ip.ServicePort = in.Port
+	}
+	if b.mi != nil {
+		var ps []*policy
+		for _, p := range b.mi.policies[schema.TypeMeshTimeout] {
+			if selectsInbound(p.spec.TargetRef, in.Tags) {
+				ps = append(ps, p)
+			}
+		}
+		t, err := decodeConf[schema.TimeoutConf](mergeFromAny(ps))
+		if err != nil {
+			b.warnings = append(b.warnings, fmt.Sprintf("inbound %d: MeshTimeout: %v", in.Port, err))
+		}
+		ip.Timeout = t
+	}
+	return ip
+}
+
+func protocolOf(tags map[string]string) string {
+	switch p := tags[schema.TagProtocol]; p {
+	case ProtocolHTTP, ProtocolHTTP2, ProtocolGRPC:
+		return p
+	}
+	return ProtocolTCP
+}
+
+// outbound returns the (shared) OutboundService of svc for this proxy's policies.
+func (b *planBuild) outbound(svc string, subset map[string]string) *OutboundService {
+	p := b.p
+	key := outboundKey{mesh: b.mesh, sig: b.sel.sig, svc: svc, subset: canonTags(subset)}
+	if e := p.memo.outbounds[key]; e != nil && p.depsCurrent(b.mesh, e.deps) {
+		for r := range e.deps {
+			b.deps[r] = struct{}{}
+		}
+		b.warnings = append(b.warnings, e.warnings...)
+		return e.os
+	}
+	ob := &outboundBuild{planBuild: b, deps: map[svcRef]uint64{}}
+	os := ob.build(svc, subset)
+	p.memo.outbounds[key] = &outboundEntry{os: os, deps: ob.deps, warnings: ob.warnings}
+	for r := range ob.deps {
+		b.deps[r] = struct{}{}
+	}
+	b.warnings = append(b.warnings, ob.warnings...)
+	return os
+}
+
+// depsCurrent reports whether every recorded service generation is current.
+func (p *Planner) depsCurrent(mesh string, deps map[svcRef]uint64) bool {
+	for r, g := range deps {
+		var cur uint64
+		if s := p.svc(r.mesh, r.svc); s != nil {
+			cur = s.gen
+		}
+		if cur != g {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,50 @@
+package compiler
+
+import "strconv"
+
+// memo shares identical plan parts between proxies. Entries built from
+// policies are dropped when the bundle changes; endpoint sets are checked
+// against their service's generation.
+type memo struct {
+	endpoints map[endpointKey]*EndpointSet
+	epGen     map[endpointKey]uint64
+	clusters  map[clusterKey]clusterEntry
+	outbounds map[outboundKey]*outboundEntry
+}
+
+type endpointKey struct {
+	mesh, svc, subset   string
+	mtls, localityAware bool
+}
+
+type clusterKey struct {
+	mesh, sig, svc, subset string
+}
+
+type outboundKey struct {
+	mesh, sig, svc, subset string
+}
+
+type clusterEntry struct {
+	cp  *ClusterPlan
+	gen uint64
+}
+
+type outboundEntry struct {
+	warnings []string
+	os       *OutboundService
+	deps     map[svcRef]uint64 // generation of every service it read
+}
+
+func newMemo() *memo {
+	m := &memo{endpoints: map[endpointKey]*EndpointSet{}, epGen: map[endpointKey]uint64{}}
+	m.resetPolicies()
+	return m
+}
+
+func (m *memo) resetPolicies() {
+	m.clusters = map[clusterKey]clusterEntry{}
+	m.outbounds = map[outboundKey]*outboundEntry{}
+}
+
+func itoaPort(i int) string { return strconv.Itoa(i) }

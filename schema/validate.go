@@ -1,0 +1,153 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
+)
+
+// doc is one resource as read from a source, before validation: its CUE
+// value, where it starts and the position of every field the user wrote.
+type doc struct {
+	file   string // display name of the file
+	pos    Pos
+	value  cue.Value
+	fields map[string]Pos
+	// inFile reports whether a CUE position belongs to the user's sources
+	// (as opposed to the embedded schema).
+	label string // "resources.foo" for CUE resources, for messages; may be empty
+}
+
+// validate unifies d with the closed definition of its type, reports every
+// problem at the user's position, and on success decodes the defaulted value
+// into a Resource. c.mu must be held.
+func (c *compiled) validate(d doc) (Resource, Errors) {
+	src := Source{Pos: d.pos, Fields: d.fields}
+	tv := d.value.LookupPath(cue.ParsePath("type"))
+	if !tv.Exists() {
+		return Resource{}, Errors{errAt(src, "", "missing field \"type\": every resource names its type, one of %s", strings.Join(AllTypes(), ", "))}
+	}
+	t, err := tv.String()
+	if err != nil {
+		return Resource{}, Errors{errAt(src, "type", "field \"type\" must be a string naming the resource type, one of %s", strings.Join(AllTypes(), ", "))}
+	}
+	def, ok := c.defs[t]
+	if !ok {
+		return Resource{}, Errors{errAt(src, "type", "unknown type %q: want one of %s", t, strings.Join(AllTypes(), ", "))}
+	}
+	u := def.Unify(d.value)
+	if err := u.Validate(cue.Concrete(true)); err != nil {
+		return Resource{}, c.translate(err, src, t)
+	}
+	b, err := u.MarshalJSON()
+	if err != nil {
+		return Resource{}, c.translate(err, src, t)
+	}
+	var r Resource
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
+	}
+	r.Source = src
+	return r, nil
+}
+
+func errAt(src Source, path, format string, args ...any) Error {
+	return Error{Pos: src.At(path), Path: path, Msg: fmt.Sprintf(format, args...), Severity: SeverityError}
+}
+
+// translate turns CUE errors into diagnostics at the user's positions with
+// messages a user of Kuma can act on.
+func (c *compiled) translate(err error, src Source, typ string) Errors {
+	var out Errors
+	seen := map[string]bool{}
+	for _, e := range cueerrors.Errors(err) {
+		path := fieldPath(e.Path())
+		format, args := e.Msg()
+		msg := c.message(fmt.Sprintf(format, args...), path, typ)
+		pos := userPos(e, src, path)
+		key := pos.String() + "\x00" + msg
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, Error{Pos: pos, Path: path, Msg: msg, Severity: SeverityError})
+	}
+	if len(out) == 0 {
+		out = append(out, errAt(src, "", "%v", err))
+	}
+	out.Sort()
+	return out
+}
+
+// userPos picks the first position of e in the user's files; otherwise the
+// position of the nearest field on its path that the user wrote.
+func userPos(e cueerrors.Error, src Source, path string) Pos {
+	for _, p := range cueerrors.Positions(e) {
+		if p.IsValid() && !isSchemaFile(p.Filename()) {
+			return toPos(p)
+		}
+	}
+	return src.At(path)
+}
+
+func toPos(p token.Pos) Pos {
+	return Pos{File: p.Filename(), Line: p.Line(), Col: p.Column()}
+}
+
+// fieldPath renders CUE selectors as a field path:
+// spec.to[0].default.backendRefs[1].weight, tags["kuma.io/service"].
+func fieldPath(sels []string) string {
+	var b strings.Builder
+	for _, s := range sels {
+		if s == "" {
+			continue
+		}
+		if _, err := strconv.Atoi(s); err == nil {
+			b.WriteString("[" + s + "]")
+			continue
+		}
+		if s[0] == '"' {
+			if u, err := strconv.Unquote(s); err == nil {
+				s = u
+			}
+		}
+		appendKey(&b, s)
+	}
+	return b.String()
+}
+
+func appendKey(b *strings.Builder, k string) {
+	if isIdentKey(k) {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(k)
+		return
+	}
+	b.WriteString("[" + strconv.Quote(k) + "]")
+}
+
+func isIdentKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, r := range k {
+		switch {
+		case r == '_' || r == '$' || r == '#' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z'):
+		case i > 0 && (r >= '0' && r <= '9' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// message rewrites a CUE error message for a user.
+func (c *compiled) message(msg, path, typ string) string {
+	return msg
+}

@@ -1,0 +1,116 @@
+package zone
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshc/meshc/compiler"
+	"github.com/meshc/meshc/pki"
+	"github.com/meshc/meshc/schema"
+)
+
+// certManager holds each mesh's CA and the workload certificate of each proxy.
+// A proxy keeps its certificate until its identities change, its mesh's CA
+// changes, or the certificate reaches half-life.
+type certManager struct {
+	mu    sync.Mutex
+	cas   map[string]*pki.CA // by mesh
+	certs map[compiler.ProxyKey]*proxyCert
+}
+
+type proxyCert struct {
+	identities string // the services it was issued for, joined
+	ca         *pki.CA
+	cert       *pki.Cert
+}
+
+// WorkloadIdentity is what a proxy presents and trusts: its certificate chain
+// and key, and its mesh's CA certificate (all PEM).
+type WorkloadIdentity struct {
+	CertChainPEM []byte
+	KeyPEM       []byte
+	CAPEM        []byte
+	NotAfter     time.Time
+	RotateAt     time.Time
+}
+
+func newCertManager() *certManager {
+	return &certManager{cas: map[string]*pki.CA{}, certs: map[compiler.ProxyKey]*proxyCert{}}
+}
+
+// setCA installs mesh's CA; it reports whether it differs from the current one.
+func (m *certManager) setCA(ca *pki.CA) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.cas[ca.Mesh]; old != nil && old.Cert.Equal(ca.Cert) {
+		return false
+	}
+	m.cas[ca.Mesh] = ca
+	return true
+}
+
+func (m *certManager) ca(mesh string) *pki.CA {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cas[mesh]
+}
+
+// identity returns the proxy's workload identity, issuing a certificate when
+// it has none, its services changed, its CA changed or it is past half-life.
+func (m *certManager) identity(k compiler.ProxyKey, services []string, ttl time.Duration, now time.Time) (*WorkloadIdentity, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ca := m.cas[k.Mesh]
+	if ca == nil {
+		return nil, fmt.Errorf("mesh %q has mTLS enabled but this zone has no CA for it yet", k.Mesh)
+	}
+	ids := strings.Join(services, ",")
+	pc := m.certs[k]
+	if pc == nil || pc.identities != ids || pc.ca != ca || pc.cert.NeedsRotation(now) {
+		c, err := ca.IssueWorkload(pki.WorkloadRequest{Mesh: k.Mesh, Name: k.Name, Services: services, TTL: ttl}, now)
+		if err != nil {
+			return nil, fmt.Errorf("issue certificate for %s: %w", k, err)
+		}
+		pc = &proxyCert{identities: ids, ca: ca, cert: c}
+		m.certs[k] = pc
+	}
+	return &WorkloadIdentity{CertChainPEM: pc.cert.ChainPEM, KeyPEM: pc.cert.KeyPEM, CAPEM: ca.CertPEM, NotAfter: pc.cert.NotAfter, RotateAt: pc.cert.RotateAt()}, nil
+}
+
+func (m *certManager) forget(k compiler.ProxyKey) {
+	m.mu.Lock()
+	delete(m.certs, k)
+	m.mu.Unlock()
+}
+
+// due returns the proxies whose certificate is at half-life, and when the next
+// one will be (zero when none).
+func (m *certManager) due(now time.Time) (keys []compiler.ProxyKey, next time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, pc := range m.certs {
+		at := pc.cert.RotateAt()
+		if !now.Before(at) {
+			keys = append(keys, k)
+			continue
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return keys, next
+}
+
+// meshTTL is the workload certificate lifetime of mesh in bundle b.
+func meshTTL(b *compiler.Bundle, mesh string) time.Duration {
+	if b == nil {
+		return pki.DefaultWorkloadTTL
+	}
+	r := b.Find(schema.Key{Type: schema.TypeMesh, Name: mesh})
+	if r == nil {
+		return pki.DefaultWorkloadTTL
+	}
+	return pki.WorkloadTTLFor(r.MeshSpec())
+}

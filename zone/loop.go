@@ -1,0 +1,248 @@
+package zone
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshc/meshc/compiler"
+	"github.com/meshc/meshc/pki"
+	"github.com/meshc/meshc/schema"
+)
+
+// Run applies bundle, ingress, CA and registry changes until ctx is done.
+// Each round recomputes only the proxies the changes affect and publishes
+// their snapshots; certificates are rotated at half-life.
+func (a *Agent) Run(ctx context.Context) error {
+	w := a.watch
+	defer w.Close()
+	rotate := time.NewTimer(time.Hour)
+	defer rotate.Stop()
+	affected := map[compiler.ProxyKey]struct{}{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.kick:
+			a.applyGlobal(affected)
+		case <-w.C():
+			keys, err := w.Next(ctx)
+			if err != nil {
+				return nil
+			}
+			a.applyRegistry(keys, affected)
+		case <-rotate.C:
+			due, _ := a.certs.due(a.now())
+			for _, k := range due {
+				affected[k] = struct{}{}
+			}
+			if len(due) > 0 {
+				a.log.Info("rotating workload certificates", "proxies", len(due))
+			}
+		}
+		if a.planned() == nil {
+			continue // nothing is served before the first bundle; keep what is affected
+		}
+		a.publish(affected)
+		affected = map[compiler.ProxyKey]struct{}{}
+		// Re-arm the rotation timer for the earliest half-life.
+		if _, next := a.certs.due(a.now()); !next.IsZero() {
+			resetTimer(rotate, max(next.Sub(a.now()), time.Second))
+		} else {
+			resetTimer(rotate, time.Hour)
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
+}
+
+// applyGlobal applies a pending bundle and/or remote ingresses.
+func (a *Agent) applyGlobal(affected map[compiler.ProxyKey]struct{}) {
+	a.mu.Lock()
+	b, pendingB := a.bundle, a.pendingB
+	ing, pendingI := a.ingresses, a.pendingI
+	a.pendingB, a.pendingI = false, false
+	a.mu.Unlock()
+	if pendingB && b != nil {
+		a.mu.Lock()
+		a.applied = b
+		a.mu.Unlock()
+		caChanged := a.ensureCAs(b)
+		for _, k := range a.planner.SetBundle(b) {
+			affected[k] = struct{}{}
+		}
+		if len(caChanged) > 0 {
+			for _, k := range a.planner.Proxies() {
+				if caChanged[k.Mesh] {
+					affected[k] = struct{}{}
+				}
+			}
+		}
+		a.metrics.bundle.Reset()
+		a.metrics.bundle.WithLabelValues(b.Version, b.Commit).Set(1)
+		a.log.Info("bundle applied", "version", b.Version, "commit", b.Commit, "affected", len(affected))
+	}
+	if pendingI {
+		for _, k := range a.planner.SetZoneIngresses(ing) {
+			affected[k] = struct{}{}
+		}
+	}
+}
+
+// planned is the bundle the planner has (nil before the first).
+func (a *Agent) planned() *compiler.Bundle {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.applied
+}
+
+// ensureCAs makes sure every mTLS mesh of b has a CA: in standalone mode it
+// loads or generates it under the state dir. It returns the meshes whose CA
+// changed since the last call (including meshes seen for the first time).
+func (a *Agent) ensureCAs(b *compiler.Bundle) map[string]bool {
+	changed := map[string]bool{}
+	for _, m := range b.OfType(schema.TypeMesh) {
+		spec := m.MeshSpec()
+		if pki.EnabledBackend(spec) == nil {
+			continue
+		}
+		if a.opts.Standalone {
+			if a.certs.ca(m.Name) != nil {
+				continue
+			}
+			ca, created, err := a.loadOrCreateCA(m.Name, pki.CAOptionsFor(spec))
+			if err != nil {
+				a.log.Error("mesh CA unavailable; its proxies get no config", "mesh", m.Name, "err", err)
+				continue
+			}
+			if created {
+				a.log.Info("mesh CA generated", "mesh", m.Name, "notAfter", ca.Cert.NotAfter)
+			}
+			if a.certs.setCA(ca) {
+				changed[m.Name] = true
+			}
+		} else if a.certs.ca(m.Name) == nil {
+			a.log.Warn("mesh has mTLS but the global has not sent its CA yet; its proxies wait", "mesh", m.Name)
+		}
+	}
+	return changed
+}
+
+func (a *Agent) loadOrCreateCA(mesh string, opts pki.CAOptions) (*pki.CA, bool, error) {
+	if a.opts.StateDir == "" {
+		ca, err := pki.NewCA(mesh, opts, a.now())
+		return ca, true, err
+	}
+	return pki.LoadOrCreateCA(a.opts.StateDir, mesh, opts, a.now())
+}
+
+// applyRegistry feeds changed registry keys to the planner.
+func (a *Agent) applyRegistry(keys []schema.Key, affected map[compiler.ProxyKey]struct{}) {
+	for _, k := range keys {
+		if k.Type != schema.TypeDataplane {
+			continue // this zone's ingress/egress proxies are configured by issue 6
+		}
+		pk := compiler.ProxyKey{Mesh: k.Mesh, Name: k.Name}
+		e, ok := a.reg.Get(k)
+		if !ok {
+			for _, x := range a.planner.DeleteDataplane(pk) {
+				affected[x] = struct{}{}
+			}
+			affected[pk] = struct{}{}
+			continue
+		}
+		xs, err := a.planner.UpsertDataplane(e.Resource)
+		if err != nil {
+			a.log.Error("dataplane not planned", "dataplane", k.String(), "err", err)
+			continue
+		}
+		for _, x := range xs {
+			affected[x] = struct{}{}
+		}
+	}
+}
+
+// publish recomputes and publishes the affected proxies' snapshots.
+func (a *Agent) publish(affected map[compiler.ProxyKey]struct{}) {
+	if len(affected) == 0 {
+		return
+	}
+	start := time.Now()
+	keys := make([]compiler.ProxyKey, 0, len(affected))
+	for k := range affected {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	b := a.planned()
+	var failed int
+	for _, k := range keys {
+		if err := a.publishOne(k, b); err != nil {
+			failed++
+			a.log.Error("proxy config not updated", "proxy", k.String(), "err", err)
+		}
+	}
+	a.metrics.rounds.Observe(time.Since(start).Seconds())
+	a.metrics.proxies.Add(float64(len(keys) - failed))
+	a.metrics.failures.Add(float64(failed))
+	a.log.Debug("proxies updated", "count", len(keys), "failed", failed, "took", time.Since(start))
+}
+
+func (a *Agent) publishOne(k compiler.ProxyKey, b *compiler.Bundle) error {
+	if _, ok := a.reg.Get(schema.Key{Type: schema.TypeDataplane, Mesh: k.Mesh, Name: k.Name}); !ok {
+		a.pub.Remove(k)
+		a.certs.forget(k)
+		return nil
+	}
+	plan, err := a.planner.Plan(k)
+	if err != nil {
+		return err
+	}
+	var id *WorkloadIdentity
+	if plan.MTLS {
+		id, err = a.certs.identity(k, plan.Services, meshTTL(b, k.Mesh), a.now())
+		if err != nil {
+			return err
+		}
+	}
+	if err := a.pub.Update(plan, id); err != nil {
+		return fmt.Errorf("publish %s: %w", k, err)
+	}
+	return nil
+}
+
+type metrics struct {
+	rounds   prometheus.Histogram
+	proxies  prometheus.Counter
+	failures prometheus.Counter
+	bundle   *prometheus.GaugeVec
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		rounds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "meshc_zone_update_seconds", Help: "Time to recompute and publish the proxies one change affected.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		proxies:  prometheus.NewCounter(prometheus.CounterOpts{Name: "meshc_zone_proxy_updates_total", Help: "Proxy snapshots recomputed and published."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshc_zone_proxy_update_failures_total", Help: "Proxy snapshots that could not be built or published."}),
+		bundle:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshc_zone_bundle_info", Help: "The bundle the zone applies (value 1)."}, []string{"version", "commit"}),
+	}
+	if r != nil {
+		r.MustRegister(m.rounds, m.proxies, m.failures, m.bundle)
+	}
+	return m
+}
+
+// DataplaneCount is the number of registered dataplanes (for status output).
+func (a *Agent) DataplaneCount() int { return len(a.reg.List(schema.TypeDataplane, "")) }
