@@ -52,17 +52,27 @@ func (d *DirSource) Fetch(context.Context) (*Snapshot, error) {
 	}, nil
 }
 
-// Watch watches the directory tree (new sub-directories included) and calls
-// changed after each debounced burst of events, until ctx is done.
-func (d *DirSource) Watch(ctx context.Context, changed func()) error {
+// StartWatch watches the directory tree (new sub-directories included) and
+// calls changed after each debounced burst of events, until ctx is done.
+func (d *DirSource) StartWatch(ctx context.Context, changed func()) (<-chan error, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", d.dir, err)
+		return nil, fmt.Errorf("watch %s: %w", d.dir, err)
 	}
-	defer w.Close()
 	if err := addTree(w, d.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", d.dir, err)
+		w.Close()
+		return nil, fmt.Errorf("watch %s: %w", d.dir, err)
 	}
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		defer w.Close()
+		done <- d.watch(ctx, w, changed)
+	}()
+	return done, nil
+}
+
+func (d *DirSource) watch(ctx context.Context, w *fsnotify.Watcher, changed func()) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()

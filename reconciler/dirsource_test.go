@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/meshc/meshc/compiler"
 )
 
 func writeFile(t testing.TB, p, content string) {
@@ -37,12 +39,12 @@ func TestDirSourceWatch(t *testing.T) {
 	sub := r.Subscribe(ctx)
 	startReconciler(t, r)
 
-	first := <-sub
+	first := recvBundle(t, sub)
 	if len(first.Resources) != 1 || first.Commit != "" {
 		t.Fatalf("first bundle %+v", first)
 	}
 	writeFile(t, filepath.Join(dir, "policies", "new", "t.yaml"), timeoutPolicy("t", "web", "3s"))
-	second := <-sub
+	second := recvBundle(t, sub)
 	if len(second.Resources) != 2 || second.Version == first.Version {
 		t.Fatalf("second bundle %+v", second)
 	}
@@ -74,4 +76,19 @@ func TestDirSourceWatch(t *testing.T) {
 	if _, ok := <-sub; ok {
 		t.Fatal("subscription not closed after its context ended")
 	}
+}
+
+// recvBundle receives the next bundle or fails the test after a deadline.
+func recvBundle(t testing.TB, sub <-chan *compiler.Bundle) *compiler.Bundle {
+	t.Helper()
+	select {
+	case b, ok := <-sub:
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return b
+	case <-time.After(20 * time.Second):
+		t.Fatal("no bundle published within 20s")
+	}
+	return nil
 }

@@ -52,9 +52,10 @@ func NewTreeFS(s storer.EncodedObjectStorer, tree *object.Tree, modTime time.Tim
 }
 
 var (
-	_ fs.FS        = (*TreeFS)(nil)
-	_ fs.ReadDirFS = (*TreeFS)(nil)
-	_ fs.StatFS    = (*TreeFS)(nil)
+	_ fs.FS         = (*TreeFS)(nil)
+	_ fs.ReadDirFS  = (*TreeFS)(nil)
+	_ fs.StatFS     = (*TreeFS)(nil)
+	_ fs.ReadLinkFS = (*TreeFS)(nil)
 )
 
 // Open opens a regular file or a directory. Regular files are read whole into
@@ -115,6 +116,50 @@ func (t *TreeFS) Stat(name string) (fs.FileInfo, error) {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
 	return info, nil
+}
+
+// Lstat describes name; for a symbolic link, the link itself. (Open and
+// Stat never follow links: the loader resolves them with ReadLink and checks
+// that they stay inside the tree.)
+func (t *TreeFS) Lstat(name string) (fs.FileInfo, error) {
+	info, err := t.Stat(name)
+	if err != nil {
+		err.(*fs.PathError).Op = "lstat"
+	}
+	return info, err
+}
+
+// ReadLink returns the target of the symbolic link name (the link's blob).
+func (t *TreeFS) ReadLink(name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info, _, err := t.lookup(name)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	if info.mode&fs.ModeSymlink == 0 {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	if info.size > 4096 {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fmt.Errorf("%w: link target of %d bytes", ErrFileTooLarge, info.size)}
+	}
+	blob, err := object.GetBlob(t.s, info.hash)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	rc, err := blob.Reader()
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	defer rc.Close()
+	target, err := io.ReadAll(rc)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return string(target), nil
 }
 
 // ReadDir lists a directory, sorted by name.

@@ -170,17 +170,15 @@ func (r *Reconciler) Status() Status {
 // until ctx is done. Failed fetches are retried with exponential backoff.
 // When Run returns, subscriptions are closed.
 func (r *Reconciler) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer func() {
-		wg.Wait()
-		r.stop()
-	}()
+	defer r.stop()
 	if w, ok := r.opts.Source.(Watcher); ok {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Watch(ctx, r.Trigger); err != nil && ctx.Err() == nil {
-				r.log.Error("watch stopped; changes are seen only on poll or webhook", "err", err)
+		done, err := w.StartWatch(ctx, r.Trigger)
+		if err != nil {
+			return fmt.Errorf("reconciler: %w", err)
+		}
+		defer func() {
+			if err := <-done; err != nil {
+				r.log.Error("watch stopped early; changes were seen only on poll or webhook", "err", err)
 			}
 		}()
 	}

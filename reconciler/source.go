@@ -18,10 +18,12 @@ type Source interface {
 }
 
 // Watcher is a Source that notices its own changes (a directory watched with
-// fsnotify). Watch calls changed after every (debounced) change until ctx
-// is done.
+// fsnotify). StartWatch establishes the watch before it returns (so no change
+// made after the first Fetch is missed), then calls changed after every
+// (debounced) change until ctx is done; the channel then yields the watch's
+// end (nil, or why it stopped early) and is closed.
 type Watcher interface {
-	Watch(ctx context.Context, changed func()) error
+	StartWatch(ctx context.Context, changed func()) (<-chan error, error)
 }
 
 // Snapshot is one revision of a source.
