@@ -10,5 +10,9 @@ func commands() []*cli.Command {
 		globalCommand(),
 		dpCommand(),
 		inspectCommand(),
+		zoneCommand(),
+		tokenCommand(),
+		getCommand(),
+		deleteCommand(),
 	}
 }

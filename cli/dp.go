@@ -246,6 +246,7 @@ func dpRun(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
+	printOutbounds(ctx, c.App.ErrWriter, s)
 	dir := c.String("work-dir")
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "meshc-dp-"); err != nil {

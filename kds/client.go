@@ -78,6 +78,8 @@ type ClientStatus struct {
 	LastError     string    `json:"lastError,omitempty"`
 	BundleVersion string    `json:"bundleVersion,omitempty"`
 	BundleCommit  string    `json:"bundleCommit,omitempty"`
+	// RemoteIngresses are the other zones' ingresses this zone routes to.
+	RemoteIngresses []schema.Resource `json:"remoteIngresses"`
 }
 
 // Client is a zone's link to the global.
@@ -88,11 +90,17 @@ type Client struct {
 	creds   credentials.TransportCredentials
 	started time.Time
 
-	in *receiver // what the zone holds from the global; survives reconnects
+	in         *receiver         // what the zone holds from the global; survives reconnects
+	cache      decodeCache       // decoded resources of in.state
+	lastRemote []schema.Resource // remote ingresses of in.state
 
 	mu      sync.Mutex
 	status  ClientStatus
 	insight ZoneInsight
+
+	pmu     sync.Mutex
+	pending *persistJob // newest applied state not yet written
+	pkick   chan struct{}
 }
 
 // NewClient checks the options and, when StateDir holds a persisted global
@@ -118,7 +126,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "grpcs" && u.Scheme != "grpc") {
 		return nil, fmt.Errorf("kds: --global %q: want grpcs://HOST:PORT (or grpc://HOST:PORT without TLS)", o.Global)
 	}
-	c := &Client{opts: o, log: o.Log.With("component", "kds-client", "zone", o.Zone), target: u.Host, in: &receiver{}, started: time.Now()}
+	c := &Client{opts: o, log: o.Log.With("component", "kds-client", "zone", o.Zone), target: u.Host, in: &receiver{}, started: time.Now(), pkick: make(chan struct{}, 1)}
 	if u.Scheme == "grpcs" {
 		conf := o.TLS
 		if conf == nil {
@@ -139,7 +147,11 @@ func NewClient(o ClientOptions) (*Client, error) {
 func (c *Client) Status() ClientStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	if st.RemoteIngresses == nil {
+		st.RemoteIngresses = []schema.Resource{}
+	}
+	return st
 }
 
 func (c *Client) setStatus(f func(*ClientStatus)) {
@@ -152,6 +164,9 @@ func (c *Client) setStatus(f func(*ClientStatus)) {
 // reconnecting with exponential backoff and jitter. The zone keeps serving
 // its last state while the global is away.
 func (c *Client) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); c.persistLoop(ctx) }()
+	defer func() { <-done }()
 	attempt := 0
 	for {
 		began := time.Now()
@@ -334,16 +349,16 @@ func (c *Client) want(out *sender) {
 // persist; any failure NACKs and changes nothing.
 func (c *Client) handleUpdate(u *kdsv1.Update) *kdsv1.Ack {
 	ack := c.in.handle(u, func(next State, m meta) error {
-		gs, err := decodeGlobalState(next, m)
+		gs, cache, err := decodeGlobalState(next, m, c.cache)
 		if err != nil {
 			return err
 		}
 		if err := c.opts.Sink.Apply(gs); err != nil {
 			return fmt.Errorf("zone %q cannot apply bundle %s: %w", c.opts.Zone, m.BundleVersion, err)
 		}
-		if err := c.persist(next, m); err != nil {
-			c.log.Error("applied, but could not persist the global state (a restart without the global would serve the previous one)", "err", err)
-		}
+		c.cache = cache
+		c.lastRemote = gs.RemoteIngresses
+		c.schedulePersist(next, m)
 		return nil
 	})
 	if ack.Error != "" {
@@ -357,6 +372,7 @@ func (c *Client) handleUpdate(u *kdsv1.Update) *kdsv1.Ack {
 		c.log.Info("applied bundle from the global", "version", m.BundleVersion, "commit", m.BundleCommit)
 	}
 	c.status.BundleVersion, c.status.BundleCommit = m.BundleVersion, m.BundleCommit
+	c.status.RemoteIngresses = c.lastRemote
 	c.mu.Unlock()
 	return ack
 }

@@ -38,9 +38,14 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startGlobal(t *testing.T, mod func(*ServerOptions)) *testGlobal {
+func startGlobal(t testing.TB, mod func(*ServerOptions)) *testGlobal {
+	return startGlobalIn(t, t.TempDir(), mod)
+}
+
+// startGlobalIn starts a global whose state (token key, CAs, TLS, zone registry) is in stateDir.
+func startGlobalIn(t testing.TB, stateDir string, mod func(*ServerOptions)) *testGlobal {
 	t.Helper()
-	g := &testGlobal{stateD: t.TempDir(), bundles: &StaticBundles{}}
+	g := &testGlobal{stateD: stateDir, bundles: &StaticBundles{}}
 	iss, _, err := token.LoadOrCreate(g.stateD)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +56,7 @@ func startGlobal(t *testing.T, mod func(*ServerOptions)) *testGlobal {
 		t.Fatal(err)
 	}
 	g.caFile = filepath.Join(g.stateD, ServerCertName+".crt")
-	opts := ServerOptions{Bundles: g.bundles, CAs: FileCAs{Dir: g.stateD}, Tokens: iss, Log: quietLog()}
+	opts := ServerOptions{Bundles: g.bundles, CAs: FileCAs{Dir: g.stateD}, Tokens: iss, Log: quietLog(), StateDir: g.stateD}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -69,7 +74,7 @@ func startGlobal(t *testing.T, mod func(*ServerOptions)) *testGlobal {
 	return g
 }
 
-func (g *testGlobal) start(t *testing.T, ln net.Listener, creds credentials.TransportCredentials) {
+func (g *testGlobal) start(t testing.TB, ln net.Listener, creds credentials.TransportCredentials) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = g.srv.Serve(ctx, ln, creds) }()
@@ -78,7 +83,7 @@ func (g *testGlobal) start(t *testing.T, ln net.Listener, creds credentials.Tran
 	t.Cleanup(g.stop)
 }
 
-func (g *testGlobal) token(t *testing.T, zone string) string {
+func (g *testGlobal) token(t testing.TB, zone string) string {
 	t.Helper()
 	tok, err := g.iss.IssueZone(zone, time.Hour, time.Now())
 	if err != nil {
@@ -88,7 +93,7 @@ func (g *testGlobal) token(t *testing.T, zone string) string {
 }
 
 // zones returns GET /zones.
-func (g *testGlobal) zones(t *testing.T) map[string]ZoneStatus {
+func (g *testGlobal) zones(t testing.TB) map[string]ZoneStatus {
 	t.Helper()
 	var zs []ZoneStatus
 	g.getJSON(t, "/zones", &zs)
@@ -99,7 +104,7 @@ func (g *testGlobal) zones(t *testing.T) map[string]ZoneStatus {
 	return out
 }
 
-func (g *testGlobal) getJSON(t *testing.T, path string, v any) {
+func (g *testGlobal) getJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	resp, err := http.Get(g.http.URL + path)
 	if err != nil {
@@ -125,13 +130,13 @@ type testZone struct {
 	stop   func()
 }
 
-func startZone(t *testing.T, g *testGlobal, name string, mod func(*ClientOptions)) *testZone {
+func startZone(t testing.TB, g *testGlobal, name string, mod func(*ClientOptions)) *testZone {
 	t.Helper()
 	z := &testZone{name: name, sink: NewMemorySink(), source: NewMemorySource(), state: t.TempDir()}
 	return z.run(t, g, mod)
 }
 
-func (z *testZone) run(t *testing.T, g *testGlobal, mod func(*ClientOptions)) *testZone {
+func (z *testZone) run(t testing.TB, g *testGlobal, mod func(*ClientOptions)) *testZone {
 	t.Helper()
 	tlsConf, err := ClientTLS(g.caFile)
 	if err != nil {
@@ -160,7 +165,7 @@ func (z *testZone) run(t *testing.T, g *testGlobal, mod func(*ClientOptions)) *t
 }
 
 // eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -183,7 +188,11 @@ func bundleOf(policies []string, extra ...schema.Resource) *compiler.Bundle {
 	}
 	rs = append(rs, extra...)
 	schema.SortResources(rs)
-	b := &compiler.Bundle{Resources: rs, Commit: "c-" + strings.Join(policies, "-")}
+	commit := "c-" + strings.Join(policies, "-")
+	if len(commit) > 40 {
+		commit = commit[:40]
+	}
+	b := &compiler.Bundle{Resources: rs, Commit: commit}
 	h, _ := bundleState(b)
 	b.Version = h.Hash()
 	return b

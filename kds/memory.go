@@ -37,8 +37,8 @@ func (s *StaticBundles) Current() *compiler.Bundle {
 	return s.cur
 }
 
-// Watch implements BundleSource.
-func (s *StaticBundles) Watch(ctx context.Context) <-chan *compiler.Bundle {
+// Subscribe implements BundleSource.
+func (s *StaticBundles) Subscribe(ctx context.Context) <-chan *compiler.Bundle {
 	ch := make(chan *compiler.Bundle, 1)
 	s.mu.Lock()
 	if s.subs == nil {

@@ -1,6 +1,7 @@
 package kds
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +26,57 @@ type persistedState struct {
 }
 
 type persistedResource struct {
-	Kind string          `json:"kind"`
-	Mesh string          `json:"mesh,omitempty"`
-	Name string          `json:"name"`
-	Zone string          `json:"zone,omitempty"`
-	Body json.RawMessage `json:"body"`
+	Kind string `json:"kind"`
+	Mesh string `json:"mesh,omitempty"`
+	Name string `json:"name"`
+	Zone string `json:"zone,omitempty"`
+	Body []byte `json:"body"` // base64: cheap to write on every update
+}
+
+type persistJob struct {
+	st State
+	m  meta
+}
+
+// schedulePersist queues the applied state for writing; a newer state
+// replaces one not yet written (writes coalesce, the ACK does not wait).
+func (c *Client) schedulePersist(st State, m meta) {
+	if c.opts.StateDir == "" {
+		return
+	}
+	c.pmu.Lock()
+	c.pending = &persistJob{st: st, m: m}
+	c.pmu.Unlock()
+	select {
+	case c.pkick <- struct{}{}:
+	default:
+	}
+}
+
+// persistLoop writes queued states until ctx ends, then writes the last one.
+func (c *Client) persistLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			c.flushPersist()
+			return
+		case <-c.pkick:
+			c.flushPersist()
+		}
+	}
+}
+
+func (c *Client) flushPersist() {
+	c.pmu.Lock()
+	j := c.pending
+	c.pending = nil
+	c.pmu.Unlock()
+	if j == nil {
+		return
+	}
+	if err := c.persist(j.st, j.m); err != nil {
+		c.log.Error("applied, but could not persist the global state (a restart without the global would serve the previous one)", "err", err)
+	}
 }
 
 func (c *Client) statePath() string { return filepath.Join(c.opts.StateDir, StateFile) }
@@ -72,16 +119,17 @@ func (c *Client) loadPersisted() error {
 		st.Put(&kdsv1.Resource{Kind: r.Kind, Mesh: r.Mesh, Name: r.Name, Zone: r.Zone, Body: r.Body})
 	}
 	m := meta{BundleVersion: ps.BundleVersion, BundleCommit: ps.BundleCommit}
-	gs, err := decodeGlobalState(st, m)
+	gs, cache, err := decodeGlobalState(st, m, nil)
 	if err != nil {
 		return fmt.Errorf("kds: persisted global state %s: %w (delete it; the zone then waits for the global)", c.statePath(), err)
 	}
 	if err := c.opts.Sink.Apply(gs); err != nil {
 		return fmt.Errorf("kds: apply persisted global state %s: %w", c.statePath(), err)
 	}
-	c.in.state, c.in.meta = st, m
+	c.in.state, c.in.meta, c.cache = st, m, cache
 	c.insight.BundleVersion, c.insight.BundleCommit = m.BundleVersion, m.BundleCommit
 	c.status.BundleVersion, c.status.BundleCommit = m.BundleVersion, m.BundleCommit
+	c.status.RemoteIngresses, c.lastRemote = gs.RemoteIngresses, gs.RemoteIngresses
 	c.log.Info("serving the persisted global state until the global answers", "bundleVersion", m.BundleVersion, "savedAt", ps.SavedAt)
 	return nil
 }

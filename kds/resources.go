@@ -1,6 +1,7 @@
 package kds
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -51,27 +52,36 @@ func isLocalType(t string) bool {
 	return false
 }
 
-// toPB encodes a schema resource; zone names the owning zone (remote ingresses).
+// toPB encodes a schema resource: kind, mesh and name in the envelope, the
+// spec as JSON in the body; zone names the owning zone (remote ingresses).
 func toPB(r *schema.Resource, zone string) (*kdsv1.Resource, error) {
-	body, err := json.Marshal(r)
+	body, err := json.Marshal(r.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", r.Key(), err)
 	}
 	return &kdsv1.Resource{Kind: r.Type, Mesh: r.Mesh, Name: r.Name, Zone: zone, Body: body}, nil
 }
 
-// fromPB decodes a schema resource and checks that its body agrees with its envelope.
+// fromPB decodes a schema resource, checking kind, name and mesh. Unknown
+// fields in the body are errors (a peer speaking another schema version).
 func fromPB(p *kdsv1.Resource) (schema.Resource, error) {
-	var r schema.Resource
-	if err := json.Unmarshal(p.Body, &r); err != nil {
+	r := schema.Resource{Type: p.Kind, Mesh: p.Mesh, Name: p.Name}
+	spec := schema.NewSpec(p.Kind)
+	if spec == nil {
+		return r, fmt.Errorf("%s: unknown resource type %q", keyOf(p), p.Kind)
+	}
+	if p.Name == "" {
+		return r, fmt.Errorf("%s: a resource needs a name", keyOf(p))
+	}
+	if schema.IsMeshScoped(p.Kind) && p.Mesh == "" {
+		return r, fmt.Errorf("%s: a %s needs a mesh", keyOf(p), p.Kind)
+	}
+	dec := json.NewDecoder(bytes.NewReader(p.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(spec); err != nil {
 		return r, fmt.Errorf("%s: body: %w", keyOf(p), err)
 	}
-	if r.Type != p.Kind || r.Name != p.Name || r.Mesh != p.Mesh {
-		return r, fmt.Errorf("%s: body says %s", keyOf(p), r.Key())
-	}
-	if schema.IsMeshScoped(r.Type) && r.Mesh == "" {
-		return r, fmt.Errorf("%s: a %s needs a mesh", keyOf(p), r.Type)
-	}
+	r.Spec = spec
 	return r, nil
 }
 
@@ -96,40 +106,83 @@ func caResource(ca MeshCA) (*kdsv1.Resource, error) {
 	return &kdsv1.Resource{Kind: KindMeshCA, Name: ca.Mesh, Body: body}, nil
 }
 
+// decoded is a received resource after decoding, kept while its body hash holds.
+type decoded struct {
+	hash string
+	res  schema.Resource
+	ca   *MeshCA
+}
+
+// decodeCache remembers decoded resources so an update decodes only what changed.
+type decodeCache map[Key]decoded
+
 // decodeGlobalState turns what a zone received into a GlobalState, checking
-// every resource; any error rejects the whole update.
-func decodeGlobalState(st State, m meta) (GlobalState, error) {
+// every resource not already in cache; any error rejects the whole update.
+// It returns the cache for the new state. Resources are shared between the
+// states it returns: sinks must not modify them.
+func decodeGlobalState(st State, m meta, cache decodeCache) (GlobalState, decodeCache, error) {
 	gs := GlobalState{Bundle: &compiler.Bundle{Version: m.BundleVersion, Commit: m.BundleCommit}}
-	for _, k := range st.Sorted() {
-		p := st[k].Res
+	next := make(decodeCache, len(st))
+	for _, k := range st.Sorted() { // bundle resources come out in schema order (type, mesh, name)
+		e := st[k]
+		if d, ok := cache[k]; ok && d.hash == e.Hash {
+			next[k] = d
+			switch {
+			case d.ca != nil:
+				gs.CAs = append(gs.CAs, *d.ca)
+			case k.Kind == schema.TypeZoneIngress && k.Zone != "":
+				gs.RemoteIngresses = append(gs.RemoteIngresses, d.res)
+			default:
+				gs.Bundle.Resources = append(gs.Bundle.Resources, d.res)
+			}
+			continue
+		}
+		d, err := decodeOne(e)
+		if err != nil {
+			return gs, nil, err
+		}
+		next[k] = d
 		switch {
-		case p.Kind == KindMeshCA:
-			var ca MeshCA
-			if err := json.Unmarshal(p.Body, &ca); err != nil {
-				return gs, fmt.Errorf("%s: body: %w", k, err)
-			}
-			if ca.Mesh != p.Name || len(ca.CertPEM) == 0 || len(ca.KeyPEM) == 0 {
-				return gs, fmt.Errorf("%s: a MeshCA needs mesh %q, cert and key", k, p.Name)
-			}
-			gs.CAs = append(gs.CAs, ca)
-		case p.Kind == schema.TypeZoneIngress && p.Zone != "":
-			r, err := fromPB(p)
-			if err != nil {
-				return gs, err
-			}
-			if s := r.ZoneIngressSpec(); s != nil && s.Zone != p.Zone {
-				return gs, fmt.Errorf("%s: body names zone %q", k, s.Zone)
-			}
-			gs.RemoteIngresses = append(gs.RemoteIngresses, r)
+		case d.ca != nil:
+			gs.CAs = append(gs.CAs, *d.ca)
+		case k.Kind == schema.TypeZoneIngress && k.Zone != "":
+			gs.RemoteIngresses = append(gs.RemoteIngresses, d.res)
 		default:
-			r, err := fromPB(p)
-			if err != nil {
-				return gs, err
-			}
-			gs.Bundle.Resources = append(gs.Bundle.Resources, r)
+			gs.Bundle.Resources = append(gs.Bundle.Resources, d.res)
 		}
 	}
-	schema.SortResources(gs.Bundle.Resources)
 	sort.Slice(gs.CAs, func(i, j int) bool { return gs.CAs[i].Mesh < gs.CAs[j].Mesh })
-	return gs, nil
+	return gs, next, nil
+}
+
+func decodeOne(e Entry) (decoded, error) {
+	p, k := e.Res, keyOf(e.Res)
+	d := decoded{hash: e.Hash}
+	switch {
+	case p.Kind == KindMeshCA:
+		var ca MeshCA
+		if err := json.Unmarshal(p.Body, &ca); err != nil {
+			return d, fmt.Errorf("%s: body: %w", k, err)
+		}
+		if ca.Mesh != p.Name || len(ca.CertPEM) == 0 || len(ca.KeyPEM) == 0 {
+			return d, fmt.Errorf("%s: a MeshCA needs mesh %q, cert and key", k, p.Name)
+		}
+		d.ca = &ca
+	case p.Kind == schema.TypeZoneIngress && p.Zone != "":
+		r, err := fromPB(p)
+		if err != nil {
+			return d, err
+		}
+		if s := r.ZoneIngressSpec(); s != nil && s.Zone != p.Zone {
+			return d, fmt.Errorf("%s: body names zone %q", k, s.Zone)
+		}
+		d.res = r
+	default:
+		r, err := fromPB(p)
+		if err != nil {
+			return d, err
+		}
+		d.res = r
+	}
+	return d, nil
 }

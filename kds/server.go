@@ -21,11 +21,11 @@ import (
 )
 
 // BundleSource gives the global's current bundle and its changes (the
-// reconciler implements it). Watch's channel delivers every new bundle and is
-// closed when ctx ends.
+// reconciler implements it). Subscribe's channel delivers every new bundle and is
+// closed when ctx ends (reconciler.Reconciler fits).
 type BundleSource interface {
 	Current() *compiler.Bundle
-	Watch(ctx context.Context) <-chan *compiler.Bundle
+	Subscribe(ctx context.Context) <-chan *compiler.Bundle
 }
 
 // CAProvider returns the CA of a mesh with builtin mTLS, creating and
@@ -55,7 +55,9 @@ type ServerOptions struct {
 	MaxRecvMsgSize int
 	// HelloTimeout bounds the wait for a zone's first message (default 10 s).
 	HelloTimeout time.Duration
-	Now          func() time.Time
+	// StateDir keeps the zone registry (kds-zones.json); empty keeps nothing.
+	StateDir string
+	Now      func() time.Time
 }
 
 // Server is the global's side of KDS: it serves zones, keeps the zone
@@ -73,6 +75,7 @@ type Server struct {
 	declared map[string]bool // Zone resources in the bundle: name → enabled
 
 	bytesSent atomic.Int64
+	saveKick  chan struct{}
 }
 
 // NewServer returns a server; call Serve (or Register + Run) to start it.
@@ -89,8 +92,9 @@ func NewServer(o ServerOptions) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{opts: o, log: o.Log.With("component", "kds-server"), zones: map[string]*zoneRecord{}, declared: map[string]bool{}}
+	s := &Server{opts: o, log: o.Log.With("component", "kds-server"), zones: map[string]*zoneRecord{}, declared: map[string]bool{}, saveKick: make(chan struct{}, 1)}
 	s.metrics = newMetrics(s)
+	s.loadZones()
 	return s
 }
 
@@ -138,12 +142,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, creds credentials.T
 	return err
 }
 
-// Run follows the bundle source until ctx ends.
+// Run follows the bundle source and saves the zone registry until ctx ends.
 func (s *Server) Run(ctx context.Context) {
+	saved := make(chan struct{})
+	go func() { defer close(saved); s.saveLoop(ctx) }()
+	defer func() { <-saved }()
 	if b := s.opts.Bundles.Current(); b != nil {
 		s.setBundle(b)
 	}
-	ch := s.opts.Bundles.Watch(ctx)
+	ch := s.opts.Bundles.Subscribe(ctx)
 	for {
 		select {
 		case <-ctx.Done():

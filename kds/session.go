@@ -238,6 +238,10 @@ func (s *Server) acceptInventory(zone string, next State) error {
 	}
 	changed := z.ingresses.Hash() != ingresses.Hash()
 	z.inventory, z.ingresses, z.insight = inv, ingresses, insight
+	if z.lastNACK != nil && z.lastNACK.Direction == "zone→global" {
+		z.lastNACK = nil // the zone sent a valid state since
+	}
+	s.zonesChanged()
 	if changed && s.enabledLocked(zone) {
 		s.kickAllLocked(zone)
 	}

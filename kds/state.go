@@ -63,16 +63,22 @@ func (k Key) pb() *kdsv1.Key {
 	return &kdsv1.Key{Kind: k.Kind, Mesh: k.Mesh, Name: k.Name, Zone: k.Zone}
 }
 
-// Entry is one resource with the hash of its body.
+// Entry is one resource with the hash of its body and a digest of key and
+// body (what State.Hash combines).
 type Entry struct {
-	Res  *kdsv1.Resource
-	Hash string
+	Res    *kdsv1.Resource
+	Hash   string
+	digest [32]byte
 }
 
 // NewEntry wraps r, hashing its body.
 func NewEntry(r *kdsv1.Resource) Entry {
 	h := sha256.Sum256(r.Body)
-	return Entry{Res: r, Hash: hex.EncodeToString(h[:16])}
+	e := Entry{Res: r, Hash: hex.EncodeToString(h[:16])}
+	d := sha256.New()
+	fmt.Fprintf(d, "%s\x00%s\x00%s\x00%s\x00%s", r.Kind, r.Zone, r.Mesh, r.Name, e.Hash)
+	d.Sum(e.digest[:0])
+	return e
 }
 
 // State is the set of resources one side holds from the other.
@@ -92,13 +98,17 @@ func (s State) Sorted() []Key {
 	return keys
 }
 
-// Hash is the content hash of the whole state (same resources → same hash).
+// Hash is the content hash of the whole state (same resources → same hash):
+// the XOR of every entry's digest of key and body, so it needs no sorting.
+// It detects divergence between peers; it is not a security boundary.
 func (s State) Hash() string {
-	h := sha256.New()
-	for _, k := range s.Sorted() {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\n", k.Kind, k.Zone, k.Mesh, k.Name, s[k].Hash)
+	var acc [32]byte
+	for _, e := range s {
+		for i := range acc {
+			acc[i] ^= e.digest[i]
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	return hex.EncodeToString(acc[:16])
 }
 
 // Clone returns a shallow copy.
@@ -111,16 +121,26 @@ func (s State) Clone() State {
 }
 
 // Diff returns what turns from into to: resources added or changed, and keys removed.
+// Both lists are sorted by key.
 func Diff(from, to State) (upserts []*kdsv1.Resource, removals []*kdsv1.Key) {
-	for _, k := range to.Sorted() {
-		if old, ok := from[k]; !ok || old.Hash != to[k].Hash {
-			upserts = append(upserts, to[k].Res)
+	var up, rm []Key
+	for k, e := range to {
+		if old, ok := from[k]; !ok || old.Hash != e.Hash {
+			up = append(up, k)
 		}
 	}
-	for _, k := range from.Sorted() {
+	for k := range from {
 		if _, ok := to[k]; !ok {
-			removals = append(removals, k.pb())
+			rm = append(rm, k)
 		}
+	}
+	sort.Slice(up, func(i, j int) bool { return up[i].less(up[j]) })
+	sort.Slice(rm, func(i, j int) bool { return rm[i].less(rm[j]) })
+	for _, k := range up {
+		upserts = append(upserts, to[k].Res)
+	}
+	for _, k := range rm {
+		removals = append(removals, k.pb())
 	}
 	return upserts, removals
 }

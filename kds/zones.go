@@ -82,6 +82,7 @@ func (s *Server) attach(ss *session, h *kdsv1.Hello) error {
 	z.session = ss
 	z.connectedAt = s.opts.Now()
 	z.agentVersion = h.AgentVersion
+	s.zonesChanged()
 	return nil
 }
 
@@ -92,6 +93,7 @@ func (s *Server) detach(ss *session) {
 	if z := s.zones[ss.zone]; z != nil && z.session == ss {
 		z.session = nil
 		z.disconnectedAt = s.opts.Now()
+		s.zonesChanged()
 		s.log.Info("zone disconnected", "zone", ss.zone)
 	}
 }
@@ -101,6 +103,7 @@ func (s *Server) recordNACK(zone, dir, version, reason string) {
 	defer s.mu.Unlock()
 	if z := s.zones[zone]; z != nil {
 		z.lastNACK = &NACK{At: s.opts.Now(), Direction: dir, BundleVersion: version, Reason: reason}
+		s.zonesChanged()
 	}
 }
 
@@ -118,6 +121,7 @@ func (s *Server) recordAck(zone string, res ackResult) {
 		if z.lastNACK != nil && z.lastNACK.Direction == "global→zone" {
 			z.lastNACK = nil // a later update was applied
 		}
+		s.zonesChanged()
 		s.log.Info("zone applied bundle", "zone", zone, "version", res.Meta.BundleVersion)
 	}
 }
@@ -195,6 +199,7 @@ func (s *Server) DeleteZone(name string) error {
 	}
 	delete(s.zones, name)
 	s.kickAllLocked(name)
+	s.zonesChanged()
 	s.log.Info("zone deleted", "zone", name, "dataplanes", len(z.inventory))
 	return nil
 }

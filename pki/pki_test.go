@@ -79,7 +79,7 @@ func TestWorkloadCertVerifiesWithSPIFFE(t *testing.T) {
 	if leaf.NotAfter.Sub(now) != DefaultWorkloadTTL {
 		t.Errorf("lifetime = %v, want 24h", leaf.NotAfter.Sub(now))
 	}
-	if want := now.Add(-time.Minute).Add((DefaultWorkloadTTL + time.Minute) / 2); !c.RotateAt().Equal(want) {
+	if want := now.Add(DefaultWorkloadTTL / 2); !c.RotateAt().Equal(want) {
 		t.Errorf("RotateAt = %v, want half-life %v", c.RotateAt(), want)
 	}
 	if c.NeedsRotation(now.Add(11*time.Hour)) || !c.NeedsRotation(now.Add(13*time.Hour)) {
@@ -126,6 +126,20 @@ func TestWorkloadTTLFromMesh(t *testing.T) {
 	}
 	if c.NotAfter.After(ca.Cert.NotAfter) {
 		t.Error("workload certificate outlives its CA")
+	}
+}
+
+func TestShortLivedCertRotatesAtHalfLifeFromIssue(t *testing.T) {
+	t.Parallel()
+	ca, _ := NewCA("default", CAOptions{ECDSA: true}, now)
+	c, err := ca.IssueWorkload(WorkloadRequest{Mesh: "default", Services: []string{"web"}, TTL: 10 * time.Second}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Backdating NotBefore for clock skew must not make a short-lived
+	// certificate due at once.
+	if c.NeedsRotation(now.Add(4*time.Second)) || !c.NeedsRotation(now.Add(5*time.Second)) {
+		t.Errorf("RotateAt = %v, want issue time + 5s", c.RotateAt().Sub(now))
 	}
 }
 

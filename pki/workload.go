@@ -51,15 +51,21 @@ type WorkloadRequest struct {
 type Cert struct {
 	CertPEM   []byte // leaf only
 	KeyPEM    []byte
-	ChainPEM  []byte // leaf followed by the issuing CA
-	NotBefore time.Time
+	ChainPEM  []byte    // leaf followed by the issuing CA
+	NotBefore time.Time // backdated a little for clock skew
 	NotAfter  time.Time
+	IssuedAt  time.Time
 	URIs      []string
 }
 
-// RotateAt is the half-life of the certificate: when a new one should be issued.
+// RotateAt is the half-life of the certificate (from its issue time): when a
+// new one should be issued.
 func (c *Cert) RotateAt() time.Time {
-	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) / 2)
+	from := c.IssuedAt
+	if from.IsZero() {
+		from = c.NotBefore
+	}
+	return from.Add(c.NotAfter.Sub(from) / 2)
 }
 
 // NeedsRotation reports whether now is at or past the half-life.
@@ -128,6 +134,7 @@ func (ca *CA) IssueWorkload(req WorkloadRequest, now time.Time) (*Cert, error) {
 		ChainPEM:  append(append([]byte{}, leaf...), ca.CertPEM...),
 		NotBefore: notBefore,
 		NotAfter:  notAfter,
+		IssuedAt:  now,
 		URIs:      uriStrings,
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
@@ -31,26 +32,67 @@ const schemaFilePrefix = "meshc.dev/schema/"
 //go:embed cue/*.cue
 var cueFiles embed.FS
 
-// compiled is the embedded schema built once in one cue.Context.
-// cue.Context is not safe for concurrent use: callers hold mu while they
-// build or evaluate values.
+// compiled is the embedded schema built in one cue.Context.
 type compiled struct {
-	mu   sync.Mutex
-	ctx  *cue.Context
-	inst *build.Instance // the schema package, handed to CUE imports
-	defs map[string]cue.Value
-	err  error
+	claimed atomic.Bool // the first one is handed out once, then pooled
+	uses    int
+	// exportOnly turns off the Go decoding of plain documents (tests).
+	exportOnly bool
+	ctx        *cue.Context
+	inst       *build.Instance // the schema package, handed to CUE imports
+	defs       map[string]cue.Value
+	err        error
+	// bounds maps constraint text in CUE messages to a description.
+	bounds map[string]string
 }
 
+// Each compiled schema lives in its own cue.Context, which is not safe for
+// concurrent use. Loaders take one from the pool per goroutine, so files are
+// validated in parallel; a context is retired after maxUses resources so
+// that a long-running process does not grow CUE's runtime index forever.
+const maxUses = 20000
+
 var (
-	theSchema     *compiled
-	theSchemaOnce sync.Once
+	schemaPool  = make(chan *compiled, 64)
+	firstSchema struct {
+		once sync.Once
+		c    *compiled
+	}
 )
 
-// loadSchema returns the process-wide compiled schema.
+// acquire returns a compiled schema for the caller's exclusive use.
+func acquire() *compiled {
+	firstSchema.once.Do(func() { firstSchema.c = compileSchema() })
+	if firstSchema.c.err != nil {
+		return firstSchema.c
+	}
+	select {
+	case c := <-schemaPool:
+		return c
+	default:
+	}
+	if firstSchema.c.claimed.CompareAndSwap(false, true) {
+		return firstSchema.c
+	}
+	return compileSchema()
+}
+
+// release hands c back to the pool.
+func release(c *compiled) {
+	if c.err != nil || c.uses > maxUses {
+		return
+	}
+	select {
+	case schemaPool <- c:
+	default:
+	}
+}
+
+// loadSchema compiles the schema (once) and reports whether it is usable.
 func loadSchema() *compiled {
-	theSchemaOnce.Do(func() { theSchema = compileSchema() })
-	return theSchema
+	c := acquire()
+	release(c)
+	return c
 }
 
 func compileSchema() *compiled {
@@ -74,6 +116,7 @@ func compileSchema() *compiled {
 		}
 		c.defs[t] = d
 	}
+	c.probeBounds(v)
 	return c
 }
 
@@ -143,4 +186,3 @@ func (c *compiled) importLoader(bctx *build.Context) build.LoadFunc {
 		return inst
 	}
 }
-

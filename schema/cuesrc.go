@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"strconv"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -14,59 +16,53 @@ type cueFile struct {
 	data []byte
 }
 
-// loadCUEPackages loads the CUE files collected by the walk. The files of
-// one directory that declare the same package (or none) form one package,
-// evaluated on its own; its top-level `resources` field (a list, or a struct
-// of any labels) holds resources. A syntax error in a file skips its package.
-func (l *loader) loadCUEPackages() ([]Resource, Errors) {
+// loadCUEDir loads the CUE files of one directory. The files that declare
+// the same package (or none) form one package, evaluated on its own; its
+// top-level `resources` field (a list, or a struct of any labels) holds
+// resources. A syntax error in a file skips its package.
+func loadCUEDir(c *compiled, dir string, files []cueFile) ([]Resource, Errors) {
 	var (
 		rs   []Resource
 		errs Errors
 	)
-	for _, dir := range l.cueDirs {
-		files := l.cue[dir]
-		byPkg := map[string][]*ast.File{}
-		var order []string
-		bad := map[string]bool{}
-		for _, f := range files {
-			af, err := parser.ParseFile(f.name, f.data)
-			if err != nil {
-				errs = append(errs, syntaxErrors(f.name, "CUE", err)...)
-				// Its package is unknown; best effort: skip the file's
-				// declared package if the clause parsed.
-				if af != nil {
-					bad[af.PackageName()] = true
-				}
-				continue
+	byPkg := map[string][]*ast.File{}
+	var order []string
+	bad := map[string]bool{}
+	for _, f := range files {
+		af, err := parser.ParseFile(f.name, f.data)
+		if err != nil {
+			errs = append(errs, syntaxErrors(f.name, "CUE", err)...)
+			if af != nil {
+				bad[af.PackageName()] = true
 			}
-			pkg := af.PackageName()
-			if _, ok := byPkg[pkg]; !ok {
-				order = append(order, pkg)
-			}
-			byPkg[pkg] = append(byPkg[pkg], af)
+			continue
 		}
-		for _, pkg := range order {
-			if bad[pkg] {
-				continue
-			}
-			r, e := loadCUEPackage(dir, byPkg[pkg])
-			rs, errs = append(rs, r...), append(errs, e...)
+		pkg := af.PackageName()
+		if _, ok := byPkg[pkg]; !ok {
+			order = append(order, pkg)
 		}
+		byPkg[pkg] = append(byPkg[pkg], af)
 	}
-	l.cue, l.cueDirs = map[string][]cueFile{}, nil
+	for _, pkg := range order {
+		if bad[pkg] {
+			continue
+		}
+		r, e := loadCUEPackage(c, dir, byPkg[pkg])
+		rs, errs = append(rs, r...), append(errs, e...)
+	}
 	return rs, errs
 }
 
 // loadCUEPackage evaluates one package and validates each of its resources.
-func loadCUEPackage(dir string, files []*ast.File) ([]Resource, Errors) {
-	c := loadSchema()
+func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Errors) {
 	first := Pos{File: files[0].Filename}
 	if c.err != nil {
 		return nil, Errors{Errorf(first, "%v", c.err)}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 
+	if errs := checkImports(files); len(errs) > 0 {
+		return nil, errs
+	}
 	bctx := build.NewContext()
 	inst := bctx.NewInstance(dir, c.importLoader(bctx))
 	for _, f := range files {
@@ -98,11 +94,7 @@ func loadCUEPackage(dir string, files []*ast.File) ([]Resource, Errors) {
 		if pos.File == "" || isSchemaFile(pos.File) {
 			pos = resPos
 		}
-		if err := ev.Err(); err != nil {
-			errs = append(errs, c.translate(err, Source{Pos: pos}, "")...)
-			return
-		}
-		if ev.IncompleteKind() != cue.StructKind {
+		if ev.Err() == nil && ev.IncompleteKind() != cue.StructKind {
 			errs = append(errs, Errorf(pos, "%s is not a resource: want a struct with type, name and the resource's fields", label))
 			return
 		}
@@ -115,8 +107,17 @@ func loadCUEPackage(dir string, files []*ast.File) ([]Resource, Errors) {
 		}
 		rs = append(rs, r)
 	}
-	// Fields iterates list elements too, and still works when one element
-	// is in error (List does not).
+	if res.Err() == nil && res.IncompleteKind()&(cue.ListKind|cue.StructKind) == 0 {
+		return nil, Errors{Errorf(resPos, "\"resources\" must be a list or a struct of resources")}
+	}
+	n := 0
+	if l, err := res.List(); err == nil {
+		for ; l.Next(); n++ {
+			add("resources["+strconv.Itoa(n)+"]", l.Value())
+		}
+		return rs, errs
+	}
+	// Fields iterates the elements of a list in error too (List does not).
 	it, err := res.Fields()
 	if err != nil {
 		if e := res.Err(); e != nil {
@@ -124,7 +125,6 @@ func loadCUEPackage(dir string, files []*ast.File) ([]Resource, Errors) {
 		}
 		return nil, c.translate(err, Source{Pos: resPos}, "")
 	}
-	n := 0
 	for it.Next() {
 		n++
 		sel := it.Selector()
@@ -138,4 +138,25 @@ func loadCUEPackage(dir string, files []*ast.File) ([]Resource, Errors) {
 		return nil, Errors{Errorf(resPos, "\"resources\" must be a list or a struct of resources")}
 	}
 	return rs, errs
+}
+
+// checkImports reports imports other than the schema package and the CUE
+// standard library, at the import.
+func checkImports(files []*ast.File) Errors {
+	var errs Errors
+	for _, f := range files {
+		for spec := range f.ImportSpecs() {
+			p, err := strconv.Unquote(spec.Path.Value)
+			if err != nil || p == SchemaImportPath || isStdImport(p) {
+				continue
+			}
+			errs = append(errs, Errorf(toPos(spec.Path.Pos()), "cannot import %q: only %q and the CUE standard library can be imported", p, SchemaImportPath))
+		}
+	}
+	return errs
+}
+
+func isStdImport(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
 }

@@ -13,14 +13,19 @@ import (
 // DecodeResource decodes exactly one resource from a YAML or JSON body (an
 // HTTP API request, a KDS message), validated and defaulted. name is used
 // as the file name in positions (e.g. "request body").
-func DecodeResource(name string, data []byte) (Resource, Errors) {
+func DecodeResource(name string, data []byte) (r Resource, errs Errors) {
+	defer func() {
+		if v := recover(); v != nil {
+			r, errs = Resource{}, Errors{internalError(name, v)}
+		}
+	}()
 	if len(data) > MaxFileSize {
 		return Resource{}, Errors{tooBig(name, int64(len(data)))}
 	}
 	if e, ok := checkUTF8(name, data); !ok {
 		return Resource{}, Errors{e}
 	}
-	dec := cueyaml.NewDecoder(name, bytes.NewReader(data))
+	dec := cueyaml.NewDecoder(name, bytes.NewReader(normalizeNewlines(data)))
 	var exprs []ast.Expr
 	for {
 		x, err := dec.Extract()
@@ -41,7 +46,9 @@ func DecodeResource(name string, data []byte) (Resource, Errors) {
 	default:
 		return Resource{}, Errors{Errorf(toPos(exprs[1].Pos()), "more than one resource: want exactly one (found %d documents)", len(exprs))}
 	}
-	rs, errs := loadExprs(name, exprs, "body")
+	c := acquire()
+	rs, errs := loadExprs(c, name, exprs, "body")
+	release(c)
 	if errs.HasErrors() || len(rs) != 1 {
 		if len(errs) == 0 {
 			errs = Errors{Errorf(Pos{File: name}, "no resource decoded")}

@@ -6,6 +6,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/token"
 )
 
 // astFields records the position of every field and list element of a
@@ -23,13 +24,19 @@ func astFields(x ast.Expr, prefix string, m map[string]Pos) {
 				continue
 			}
 			p := joinKey(prefix, name)
-			m[p] = toPos(f.Pos())
+			if pos := f.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			} else if pos := f.Value.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
 			astFields(f.Value, p, m)
 		}
 	case *ast.ListLit:
 		for i, e := range n.Elts {
 			p := prefix + "[" + strconv.Itoa(i) + "]"
-			m[p] = toPos(e.Pos())
+			if pos := e.Pos(); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
 			astFields(e, p, m)
 		}
 	}
@@ -50,7 +57,7 @@ func valueFields(v cue.Value, prefix string, m map[string]Pos, depth int) {
 		for it.Next() {
 			p := joinKey(prefix, it.Selector().Unquoted())
 			fv := it.Value()
-			if pos := fv.Pos(); pos.IsValid() && !isSchemaFile(pos.Filename()) {
+			if pos := fieldPos(fv); pos.IsValid() {
 				m[p] = toPos(pos)
 			}
 			valueFields(fv, p, m, depth+1)
@@ -63,7 +70,7 @@ func valueFields(v cue.Value, prefix string, m map[string]Pos, depth int) {
 		for i := 0; it.Next(); i++ {
 			p := prefix + "[" + strconv.Itoa(i) + "]"
 			ev := it.Value()
-			if pos := ev.Pos(); pos.IsValid() && !isSchemaFile(pos.Filename()) {
+			if pos := fieldPos(ev); pos.IsValid() {
 				m[p] = toPos(pos)
 			}
 			valueFields(ev, p, m, depth+1)
@@ -76,4 +83,17 @@ func joinKey(prefix, k string) string {
 	b.WriteString(prefix)
 	appendKey(&b, k)
 	return b.String()
+}
+
+// fieldPos is where the user wrote a value: CUE's position of the value
+// (for a value computed from a template, where its concrete value was
+// written), unless that lies in the embedded schema (a default).
+//
+// Value.Expr would find the field's own conjunct but costs more than the
+// whole validation of the resource, so it is not used.
+func fieldPos(v cue.Value) token.Pos {
+	if p := v.Pos(); p.IsValid() && !isSchemaFile(p.Filename()) {
+		return p
+	}
+	return token.NoPos
 }

@@ -71,6 +71,8 @@ type loader struct {
 	display string
 	osRoot  string // absolute real path of the root when fsys is an os.DirFS
 	root    string
+	errs    Errors               // problems found while walking
+	jobs    []*job               // YAML/JSON files in walk order, then CUE directories
 	cue     map[string][]cueFile // CUE files by directory
 	cueDirs []string
 }
@@ -118,13 +120,9 @@ func kindOf(name string) fileKind {
 
 func (l *loader) walk(root string) ([]Resource, Errors) {
 	l.root = root
-	var (
-		rs   []Resource
-		errs Errors
-	)
 	err := fs.WalkDir(l.fsys, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			errs = append(errs, Errorf(Pos{File: l.name(p)}, "cannot read: %v", unwrapPathErr(err)))
+			l.errs = append(l.errs, Errorf(Pos{File: l.name(p)}, "cannot read: %v", unwrapPathErr(err)))
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -141,17 +139,20 @@ func (l *loader) walk(root string) ([]Resource, Errors) {
 			return nil
 		}
 		if kindOf(p) == kindOther {
+			if d.Type()&fs.ModeSymlink != 0 {
+				if info, err := fs.Stat(l.fsys, p); err == nil && info.IsDir() {
+					l.errs = append(l.errs, Error{Pos: Pos{File: l.name(p)}, Msg: "symlink to a directory is not followed; list the directory itself instead", Severity: SeverityWarning})
+				}
+			}
 			return nil
 		}
-		r, e := l.loadFile(p, d)
-		rs, errs = append(rs, r...), append(errs, e...)
+		l.readFile(p, d)
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, Errorf(Pos{File: l.name(root)}, "cannot read: %v", unwrapPathErr(err)))
+		l.errs = append(l.errs, Errorf(Pos{File: l.name(root)}, "cannot read: %v", unwrapPathErr(err)))
 	}
-	r, e := l.loadCUEPackages()
-	return append(rs, r...), append(errs, e...)
+	return l.run()
 }
 
 // loadSingle loads a file the user named directly.
@@ -168,61 +169,67 @@ func (l *loader) loadSingle(base, display string, info fs.FileInfo) ([]Resource,
 	if err != nil {
 		return nil, Errors{Errorf(Pos{File: display}, "cannot read: %v", unwrapPathErr(err))}
 	}
-	rs, errs := l.loadData(base, display, data)
-	r, e := l.loadCUEPackages()
-	return append(rs, r...), append(errs, e...)
+	l.addData(base, display, data)
+	return l.run()
 }
 
-// loadFile reads one file found by the walk, following symlinks that stay
-// inside the root.
-func (l *loader) loadFile(p string, d fs.DirEntry) ([]Resource, Errors) {
+// readFile reads one file found by the walk, following symlinks that stay
+// inside the root, and queues it.
+func (l *loader) readFile(p string, d fs.DirEntry) {
 	name := l.name(p)
+	fail := func(e Error) { l.errs = append(l.errs, e) }
 	readPath := p
 	if d.Type()&fs.ModeSymlink != 0 {
 		target, isDir, err := l.resolveLink(p)
 		if err != nil {
-			return nil, Errors{Errorf(Pos{File: name}, "%v", err)}
+			fail(Errorf(Pos{File: name}, "%v", err))
+			return
 		}
 		if isDir {
-			return nil, Errors{{Pos: Pos{File: name}, Msg: "symlink to a directory is not followed; list the directory itself instead", Severity: SeverityWarning}}
+			fail(Error{Pos: Pos{File: name}, Msg: "symlink to a directory is not followed; list the directory itself instead", Severity: SeverityWarning})
+			return
 		}
 		readPath = target
 	}
 	info, err := fs.Stat(l.fsys, readPath)
 	if err != nil {
-		return nil, Errors{Errorf(Pos{File: name}, "cannot read: %v", unwrapPathErr(err))}
+		fail(Errorf(Pos{File: name}, "cannot read: %v", unwrapPathErr(err)))
+		return
 	}
 	if !info.Mode().IsRegular() {
-		return nil, Errors{Errorf(Pos{File: name}, "not a regular file")}
+		fail(Errorf(Pos{File: name}, "not a regular file"))
+		return
 	}
 	if info.Size() > MaxFileSize {
-		return nil, Errors{tooBig(name, info.Size())}
+		fail(tooBig(name, info.Size()))
+		return
 	}
 	data, err := fs.ReadFile(l.fsys, readPath)
 	if err != nil {
-		return nil, Errors{Errorf(Pos{File: name}, "cannot read: %v", unwrapPathErr(err))}
+		fail(Errorf(Pos{File: name}, "cannot read: %v", unwrapPathErr(err)))
+		return
 	}
 	if int64(len(data)) > MaxFileSize {
-		return nil, Errors{tooBig(name, int64(len(data)))}
+		fail(tooBig(name, int64(len(data))))
+		return
 	}
-	return l.loadData(p, name, data)
+	l.addData(p, name, data)
 }
 
 func tooBig(name string, size int64) Error {
 	return Errorf(Pos{File: name}, "file is %.1f MiB, over the %d MiB limit for one file; split it into smaller files", float64(size)/(1<<20), MaxFileSize>>20)
 }
 
-// loadData dispatches on the file kind. CUE files are collected and loaded
-// per package after the walk.
-func (l *loader) loadData(p, name string, data []byte) ([]Resource, Errors) {
+// addData queues a file's content: YAML and JSON files are jobs of their
+// own, CUE files are grouped by directory into one job each after the walk.
+func (l *loader) addData(p, name string, data []byte) {
 	if e, ok := checkUTF8(name, data); !ok {
-		return nil, Errors{e}
+		l.errs = append(l.errs, e)
+		return
 	}
-	switch kindOf(p) {
-	case kindYAML:
-		return loadYAML(name, data)
-	case kindJSON:
-		return loadJSON(name, data)
+	switch k := kindOf(p); k {
+	case kindYAML, kindJSON:
+		l.jobs = append(l.jobs, &job{kind: k, name: name, data: data})
 	case kindCUE:
 		dir := path.Dir(p)
 		if _, ok := l.cue[dir]; !ok {
@@ -230,7 +237,6 @@ func (l *loader) loadData(p, name string, data []byte) ([]Resource, Errors) {
 		}
 		l.cue[dir] = append(l.cue[dir], cueFile{name: name, data: data})
 	}
-	return nil, nil
 }
 
 // checkUTF8 reports the first byte that is not UTF-8, with its line and column.

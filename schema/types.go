@@ -290,7 +290,12 @@ type HealthCheckConf struct {
 	UnhealthyThreshold *int        `json:"unhealthyThreshold,omitempty"`
 	HealthyThreshold   *int        `json:"healthyThreshold,omitempty"`
 	HTTP               *HTTPHealth `json:"http,omitempty"`
-	TCP                *struct{}   `json:"tcp,omitempty"`
+	TCP                *TCPHealth  `json:"tcp,omitempty"`
+}
+
+// TCPHealth is a TCP connect health check; Disabled turns an inherited one off.
+type TCPHealth struct {
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // HTTPHealth is an HTTP health check.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 )
@@ -21,11 +22,14 @@ type doc struct {
 	// inFile reports whether a CUE position belongs to the user's sources
 	// (as opposed to the embedded schema).
 	label string // "resources.foo" for CUE resources, for messages; may be empty
+	// syntax is the document's own tree when it is plain data (YAML, JSON),
+	// decoded without a CUE export once valid.
+	syntax ast.Expr
 }
 
 // validate unifies d with the closed definition of its type, reports every
 // problem at the user's position, and on success decodes the defaulted value
-// into a Resource. c.mu must be held.
+// into a Resource.
 func (c *compiled) validate(d doc) (Resource, Errors) {
 	src := Source{Pos: d.pos, Fields: d.fields}
 	tv := d.value.LookupPath(cue.ParsePath("type"))
@@ -40,9 +44,35 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 	if !ok {
 		return Resource{}, Errors{errAt(src, "type", "unknown type %q: want one of %s", t, strings.Join(AllTypes(), ", "))}
 	}
+	c.uses++
 	u := def.Unify(d.value)
 	if err := u.Validate(cue.Concrete(true)); err != nil {
-		return Resource{}, c.translate(err, src, t)
+		var raws []rawError
+		collectErrors(u, def, "", nil, &raws, 0)
+		var errs Errors
+		if len(raws) == 0 {
+			errs = c.translate(err, src, t)
+		} else {
+			errs = c.report(raws, src, d.value, u)
+		}
+		for i := range errs {
+			if errs[i].Pos.File == "" {
+				errs[i].Pos = d.pos
+			}
+		}
+		return Resource{}, errs
+	}
+	if d.syntax != nil && !c.exportOnly {
+		if data, ok := astToGo(d.syntax); ok {
+			if m, ok := data.(map[string]any); ok {
+				r, err := decodeGo(t, m)
+				if err != nil {
+					return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
+				}
+				r.Source = src
+				return r, nil
+			}
+		}
 	}
 	b, err := u.MarshalJSON()
 	if err != nil {
@@ -66,9 +96,12 @@ func (c *compiled) translate(err error, src Source, typ string) Errors {
 	var out Errors
 	seen := map[string]bool{}
 	for _, e := range cueerrors.Errors(err) {
-		path := fieldPath(e.Path())
+		path := fieldPath(stripRoot(e.Path()))
 		format, args := e.Msg()
-		msg := c.message(fmt.Sprintf(format, args...), path, typ)
+		msg := fmt.Sprintf(format, args...)
+		if path != "" {
+			msg = path + ": " + msg
+		}
 		pos := userPos(e, src, path)
 		key := pos.String() + "\x00" + msg
 		if seen[key] {
@@ -147,7 +180,11 @@ func isIdentKey(k string) bool {
 	return true
 }
 
-// message rewrites a CUE error message for a user.
-func (c *compiled) message(msg, path, typ string) string {
-	return msg
+// stripRoot drops the selectors that name the definition (#Mesh) or the
+// place of a CUE resource (resources.foo) from an error path.
+func stripRoot(sels []string) []string {
+	for len(sels) > 0 && strings.HasPrefix(sels[0], "#") {
+		sels = sels[1:]
+	}
+	return sels
 }

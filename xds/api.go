@@ -47,6 +47,7 @@ type NodeStatus struct {
 	// Version is the snapshot version the server publishes for the node;
 	// Acked maps type URL → last version the node accepted.
 	Version string            `json:"version,omitempty"`
+	Served  map[string]string `json:"served,omitempty"` // type URL → version published
 	Acked   map[string]string `json:"acked,omitempty"`
 	// LastNACK is the node's most recent rejection, nil when none since the last ACK.
 	LastNACK *NACK `json:"lastNack,omitempty"`

@@ -40,6 +40,8 @@ type BootstrapOptions struct {
 	AdminAddress string
 	// Metadata is added to the node's metadata (string values).
 	Metadata map[string]string
+	// Delta selects incremental xDS (DELTA_GRPC) instead of state of the world.
+	Delta bool
 }
 
 // Bootstrap builds an Envoy bootstrap that takes every listener and cluster
@@ -118,7 +120,7 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		Admin: &bootstrapv3.Admin{Address: socketAddress(ahost, aport)},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
 			AdsConfig: &corev3.ApiConfigSource{
-				ApiType:                   corev3.ApiConfigSource_GRPC,
+				ApiType:                   apiType(o.Delta),
 				TransportApiVersion:       corev3.ApiVersion_V3,
 				SetNodeOnFirstMessageOnly: true,
 				GrpcServices:              []*corev3.GrpcService{grpcService},
@@ -162,4 +164,11 @@ func splitHostPort(addr string) (string, uint32, error) {
 		h = "127.0.0.1"
 	}
 	return h, uint32(n), nil
+}
+
+func apiType(delta bool) corev3.ApiConfigSource_ApiType {
+	if delta {
+		return corev3.ApiConfigSource_DELTA_GRPC
+	}
+	return corev3.ApiConfigSource_GRPC
 }

@@ -59,6 +59,8 @@ type Options struct {
 	// XDS tells dataplanes how to reach the zone's xDS server
 	// (GET /dataplane-bootstrap, used by `meshc dp`).
 	XDS XDSInfo
+	// Discovery, when set, gets VIPs and `.mesh` DNS (package dns) updated on every change.
+	Discovery Discovery
 }
 
 // XDSInfo is what `meshc dp` needs to write a bootstrap: the xDS port (the
@@ -110,7 +112,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts:    opts,
-		log:     opts.Log.With("zone", opts.Zone),
+		log:     opts.Log,
 		reg:     store.New(opts.Zone),
 		certs:   newCertManager(),
 		pub:     opts.Publisher,

@@ -46,6 +46,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.planned() == nil {
 			continue // nothing is served before the first bundle; keep what is affected
 		}
+		a.updateVIPs(affected)
 		a.publish(affected)
 		affected = map[compiler.ProxyKey]struct{}{}
 		// Re-arm the rotation timer for the earliest half-life.

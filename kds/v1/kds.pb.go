@@ -47,8 +47,8 @@ type Resource struct {
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// zone that owns the resource (ZoneIngress of another zone), empty otherwise.
 	Zone string `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
-	// body is the resource in Kuma's universal JSON form (MeshCA and
-	// ZoneInsight: their own JSON).
+	// body is the resource's spec as JSON: the fields of Kuma's universal
+	// form other than type, name and mesh (MeshCA and ZoneInsight: their own JSON).
 	Body          []byte `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -1,0 +1,615 @@
+package zone_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshc/meshc/internal/testenv"
+)
+
+const e2eMesh = `type: Mesh
+name: default
+mtls:
+  enabledBackend: ca-1
+  backends:
+  - name: ca-1
+    type: builtin
+    dpCert:
+      rotation:
+        expiration: 20s
+    conf:
+      caCert:
+        ECDSA: true
+        expiration: 1y
+`
+
+const e2eAllow = `type: MeshTrafficPermission
+name: allow-web-to-backend
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: backend
+  from:
+  - targetRef:
+      kind: MeshService
+      name: web
+    default:
+      action: Allow
+`
+
+const e2eDenyWeb = `type: MeshTrafficPermission
+name: zz-deny-web
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: backend
+  from:
+  - targetRef:
+      kind: MeshService
+      name: web
+    default:
+      action: Deny
+`
+
+func e2eSplit(v1, v2 int) string {
+	return fmt.Sprintf(`type: MeshHTTPRoute
+name: backend-split
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: web
+  to:
+  - targetRef:
+      kind: MeshService
+      name: backend
+    rules:
+    - matches:
+      - path:
+          type: PathPrefix
+          value: /
+      default:
+        backendRefs:
+        - kind: MeshServiceSubset
+          name: backend
+          tags:
+            version: v1
+          weight: %d
+        - kind: MeshServiceSubset
+          name: backend
+          tags:
+            version: v2
+          weight: %d
+`, v1, v2)
+}
+
+const e2eTimeout = `type: MeshTimeout
+name: backend-timeout
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: web
+  to:
+  - targetRef:
+      kind: MeshService
+      name: backend
+    default:
+      http:
+        requestTimeout: 500ms
+`
+
+const e2eRetry = `type: MeshRetry
+name: backend-retry
+mesh: default
+spec:
+  targetRef:
+    kind: MeshService
+    name: web
+  to:
+  - targetRef:
+      kind: MeshService
+      name: backend
+    default:
+      http:
+        numRetries: 3
+        backOff:
+          baseInterval: 10ms
+          maxInterval: 50ms
+        retryOn:
+        - 5xx
+`
+
+func dataplaneYAML(name, svc, version string, port, servicePort, outboundPort int) string {
+	s := fmt.Sprintf(`type: Dataplane
+mesh: default
+name: %s
+networking:
+  address: 127.0.0.1
+  inbound:
+  - port: %d
+    servicePort: %d
+    tags:
+      kuma.io/service: %s
+      kuma.io/protocol: http
+      version: %s
+`, name, port, servicePort, svc, version)
+	if outboundPort > 0 {
+		s += fmt.Sprintf(`  outbound:
+  - port: %d
+    tags:
+      kuma.io/service: backend
+`, outboundPort)
+	}
+	return s
+}
+
+// backendApp is a small HTTP server standing behind a backend sidecar.
+type backendApp struct {
+	version string
+	hits    atomic.Int64
+	xfcc    atomic.Value // last x-forwarded-client-cert seen
+	addr    string
+}
+
+// firstTry remembers request ids /flaky has failed once (shared by v1 and v2:
+// a retry may land on the other version).
+var firstTry sync.Map
+
+func startBackend(t *testing.T, version string) *backendApp {
+	t.Helper()
+	b := &backendApp{version: version}
+	b.xfcc.Store("")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		b.xfcc.Store(r.Header.Get("X-Forwarded-Client-Cert"))
+		fmt.Fprintf(w, "version=%s\n", version)
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+		fmt.Fprintf(w, "version=%s slow\n", version)
+	})
+	mux.HandleFunc("/flaky", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		if _, seen := firstTry.LoadOrStore(r.Header.Get("x-req-id"), true); !seen {
+			http.Error(w, "flaky: first attempt fails", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "version=%s flaky ok\n", version)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	b.addr = ln.Addr().String()
+	return b
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// TestE2EStandaloneZoneWithEnvoy runs a real `meshc zone --standalone`, three
+// `meshc dp run` sidecars (real Envoy) for web and backend v1/v2, and checks
+// mTLS, a weighted split, permissions, timeouts, retries and a live policy edit.
+func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
+	envoy := testenv.Envoy(t)
+	if testing.Short() {
+		t.Skip("end-to-end test: not with -short")
+	}
+	meshcBin := meshc(t)
+	root := t.TempDir()
+	meshDir := filepath.Join(root, "mesh")
+	if err := os.MkdirAll(meshDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(meshDir, "mesh.yaml"), e2eMesh)
+	writeFile(t, filepath.Join(meshDir, "allow.yaml"), e2eAllow)
+
+	zone := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
+		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0")
+	apiAddr := zone.waitFor(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
+	zone.waitFor(t, `msg="xds listening"`, 30*time.Second)
+	zone.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
+	cp := "http://" + apiAddr
+
+	v1, v2 := startBackend(t, "v1"), startBackend(t, "v2")
+	webApp := startBackend(t, "web")
+	outPort := freePort(t)
+	procs := map[string]*proc{}
+	sidecar := func(name, svc, version string, app *backendApp, outbound int) int {
+		dpFile := filepath.Join(root, name+".yaml")
+		writeFile(t, dpFile, dataplaneYAML(name, svc, version, freePort(t), portOf(app.addr), outbound))
+		tokOut, err := execOut(meshcBin, "dp", "token", "--mesh", "default", "--name", name, "--cp", cp)
+		if err != nil {
+			t.Fatalf("dp token: %v\n%s", err, tokOut)
+		}
+		tokFile := filepath.Join(root, name+".token")
+		writeFile(t, tokFile, tokOut)
+		admin := freePort(t)
+		p := start(t, "dp "+name, "dp", "run", "--cp", cp, "--dataplane", dpFile, "--token-file", tokFile,
+			"--envoy-binary", envoy, "--admin-addr", fmt.Sprintf("127.0.0.1:%d", admin), "--work-dir", root)
+		p.waitFor(t, `dataplane registered`, 20*time.Second)
+		procs[name] = p
+		return admin
+	}
+	v1Admin := sidecar("backend-v1", "backend", "v1", v1, 0)
+	sidecar("backend-v2", "backend", "v2", v2, 0)
+	webAdmin := sidecar("web-1", "web", "v1", webApp, outPort)
+	waitRoute := func(t *testing.T, re string) { waitEnvoy(t, cp, webAdmin, re) }
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	viaWeb := fmt.Sprintf("http://127.0.0.1:%d", outPort)
+	ctx := context.Background()
+	eventually(t, 60*time.Second, "web reaches backend through its outbound listener", func() error {
+		code, body, err := get(ctx, client, viaWeb+"/")
+		if err != nil {
+			return err
+		}
+		if code != 200 || !strings.HasPrefix(body, "version=v") {
+			return fmt.Errorf("%d %q", code, body)
+		}
+		return nil
+	})
+
+	firstSerial := webCertSerial(t, webAdmin) // see "workload certificate rotates over SDS"
+
+	t.Run("registry shows dataplanes online", func(t *testing.T) {
+		var list struct {
+			Total int `json:"total"`
+			Items []struct {
+				Online    bool `json:"online"`
+				Dataplane struct {
+					Name       string `json:"name"`
+					Networking struct {
+						Inbound []struct {
+							Tags map[string]string `json:"tags"`
+						} `json:"inbound"`
+					} `json:"networking"`
+				} `json:"dataplane"`
+			} `json:"items"`
+		}
+		eventually(t, 10*time.Second, "3 online dataplanes", func() error {
+			if err := getJSON(cp+"/meshes/default/dataplanes", &list); err != nil {
+				return err
+			}
+			online := 0
+			for _, it := range list.Items {
+				if it.Online {
+					online++
+				}
+				if z := it.Dataplane.Networking.Inbound[0].Tags["kuma.io/zone"]; z != "zone-1" {
+					return fmt.Errorf("%s inbound kuma.io/zone = %q", it.Dataplane.Name, z)
+				}
+			}
+			if list.Total != 3 || online != 3 {
+				return fmt.Errorf("total %d online %d", list.Total, online)
+			}
+			return nil
+		})
+		// dp bootstrap writes what dp run gives Envoy: ADS to the zone over TLS, node id <mesh>.<name>.
+		bpath := filepath.Join(root, "web-bootstrap.json")
+		if out, err := execOut(meshcBin, "dp", "bootstrap", "--cp", cp, "--dataplane", filepath.Join(root, "web-1.yaml"),
+			"--token-file", filepath.Join(root, "web-1.token"), "-o", bpath); err != nil {
+			t.Fatalf("dp bootstrap: %v\n%s", err, out)
+		}
+		var boot struct {
+			Node struct {
+				ID string `json:"id"`
+			} `json:"node"`
+		}
+		if b, err := os.ReadFile(bpath); err != nil || json.Unmarshal(b, &boot) != nil || boot.Node.ID != "default.web-1" {
+			t.Errorf("bootstrap node id %q (%v)", boot.Node.ID, err)
+		}
+		if out, err := execOut(envoy, "--mode", "validate", "--disable-hot-restart", "-c", bpath); err != nil {
+			t.Errorf("envoy rejects dp bootstrap's output: %v\n%s", err, out)
+		}
+		out, err := execOut(meshcBin, "inspect", "dataplane", "--cp", cp, "default/web-1")
+		if err != nil || !strings.Contains(out, "outbound") || !strings.Contains(out, "spiffe://default/backend") {
+			t.Errorf("inspect dataplane: %v\n%s", err, tail(out, 20))
+		}
+	})
+
+	t.Run("mTLS between sidecars", func(t *testing.T) {
+		before := v1.hits.Load() + v2.hits.Load()
+		if _, _, err := get(ctx, client, viaWeb+"/"); err != nil {
+			t.Fatal(err)
+		}
+		if v1.hits.Load()+v2.hits.Load() == before {
+			t.Fatal("the request did not reach a backend")
+		}
+		// A plaintext request straight to backend's inbound listener gets no HTTP answer.
+		inbound := dataplaneInboundPort(t, root, "backend-v1")
+		code, _, err := get(ctx, &http.Client{Timeout: 3 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/", inbound))
+		if err == nil {
+			t.Fatalf("plaintext request to the mTLS inbound answered %d", code)
+		}
+		for _, b := range []*backendApp{v1, v2} {
+			if x := b.xfcc.Load().(string); x != "" && !strings.Contains(x, "spiffe://default/web") {
+				t.Errorf("backend %s saw client cert %q, want web's SPIFFE id", b.version, x)
+			}
+		}
+		// backend-v1's Envoy completed TLS handshakes on its inbound, every one
+		// with a client certificate (web's), and none without.
+		_, stats, err := get(ctx, client, fmt.Sprintf("http://127.0.0.1:%d/stats?filter=ssl\\.(handshake|no_certificate)$", v1Admin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		handshakes, noCert := 0, 0
+		for _, l := range lines(stats) {
+			var n int
+			if strings.HasPrefix(l, "listener.") && strings.HasSuffix(l[:strings.LastIndex(l, ":")], "ssl.handshake") {
+				fmt.Sscan(strings.TrimSpace(l[strings.LastIndex(l, ":")+1:]), &n)
+				handshakes += n
+			}
+			if strings.HasPrefix(l, "listener.") && strings.HasSuffix(l[:strings.LastIndex(l, ":")], "ssl.no_certificate") {
+				fmt.Sscan(strings.TrimSpace(l[strings.LastIndex(l, ":")+1:]), &n)
+				noCert += n
+			}
+		}
+		if handshakes == 0 || noCert != 0 {
+			t.Errorf("backend-v1 inbound TLS: %d handshakes, %d without a client certificate; stats:\n%s", handshakes, noCert, stats)
+		}
+	})
+
+	t.Run("MeshHTTPRoute split 80/20", func(t *testing.T) {
+		writeFile(t, filepath.Join(meshDir, "split.yaml"), e2eSplit(80, 20))
+		waitRoute(t, `"weight":\s*80`)
+		const n = 2000
+		var got1 int
+		for i := 0; i < n; i++ {
+			code, body, err := get(ctx, client, viaWeb+"/")
+			if err != nil || code != 200 {
+				t.Fatalf("request %d: %d %v", i, code, err)
+			}
+			if strings.HasPrefix(body, "version=v1") {
+				got1++
+			}
+		}
+		frac := float64(got1) / n
+		t.Logf("v1 share %.3f of %d requests", frac, n)
+		if frac < 0.75 || frac > 0.85 {
+			t.Errorf("v1 got %.1f%% of traffic, want 80%% ± 5%%", frac*100)
+		}
+	})
+
+	t.Run("policy edit while traffic flows", func(t *testing.T) {
+		stop := make(chan struct{})
+		var failed, total, v2Only atomic.Int64
+		var wg sync.WaitGroup
+		var once sync.Once
+		halt := func() { once.Do(func() { close(stop); wg.Wait() }) }
+		defer halt()
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					code, body, err := get(ctx, client, viaWeb+"/")
+					total.Add(1)
+					if err != nil || code != 200 {
+						failed.Add(1)
+						continue
+					}
+					if strings.HasPrefix(body, "version=v2") {
+						v2Only.Add(1)
+					}
+				}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond) // traffic is flowing on the old split
+		writeFile(t, filepath.Join(meshDir, "split.yaml"), e2eSplit(0, 100))
+		// After the change is served, every request goes to v2.
+		eventually(t, 20*time.Second, "all traffic on v2", func() error {
+			for i := 0; i < 50; i++ {
+				_, body, err := get(ctx, client, viaWeb+"/")
+				if err != nil || !strings.HasPrefix(body, "version=v2") {
+					return fmt.Errorf("got %q %v", body, err)
+				}
+			}
+			return nil
+		})
+		halt()
+		t.Logf("%d requests during the edit, %d failed", total.Load(), failed.Load())
+		if failed.Load() != 0 {
+			t.Errorf("%d of %d requests failed while the split changed", failed.Load(), total.Load())
+		}
+		writeFile(t, filepath.Join(meshDir, "split.yaml"), e2eSplit(50, 50))
+		waitRoute(t, `"weight":\s*50`)
+	})
+
+	t.Run("MeshTrafficPermission deny then allow", func(t *testing.T) {
+		writeFile(t, filepath.Join(meshDir, "deny.yaml"), e2eDenyWeb)
+		// Each backend's Envoy applies the policy on its own: wait until
+		// requests (round-robin over both) are refused in a row.
+		eventually(t, 20*time.Second, "web denied by both backends", func() error {
+			for i := 0; i < 10; i++ {
+				if code, _, err := get(ctx, client, viaWeb+"/"); err == nil && code == 200 {
+					return fmt.Errorf("still 200")
+				}
+			}
+			return nil
+		})
+		before := v1.hits.Load() + v2.hits.Load()
+		for i := 0; i < 20; i++ {
+			code, body, err := get(ctx, client, viaWeb+"/")
+			if err == nil && code == 200 {
+				t.Fatalf("denied request %d answered 200 %q", i, body)
+			}
+			if i == 0 {
+				t.Logf("denied request: %d %q %v", code, strings.TrimSpace(body), err)
+			}
+			if err == nil && code != 403 && code != 503 {
+				t.Errorf("denied request: %d %q, want 403 (RBAC) or 503 (connection refused by RBAC)", code, body)
+			}
+		}
+		if after := v1.hits.Load() + v2.hits.Load(); after != before {
+			t.Errorf("denied requests reached backend (%d hits)", after-before)
+		}
+		if err := os.Remove(filepath.Join(meshDir, "deny.yaml")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "web allowed again by both backends", func() error {
+			for i := 0; i < 10; i++ {
+				code, body, err := get(ctx, client, viaWeb+"/")
+				if err != nil || code != 200 {
+					return fmt.Errorf("%d %q %v", code, body, err)
+				}
+			}
+			return nil
+		})
+	})
+
+	t.Run("MeshTimeout and MeshRetry", func(t *testing.T) {
+		// Without a retry policy the flaky backend's first attempt is what web gets.
+		code, _, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", "before-retry")
+		if err != nil || code != 503 {
+			t.Fatalf("flaky without MeshRetry: %d %v, want 503", code, err)
+		}
+		writeFile(t, filepath.Join(meshDir, "timeout.yaml"), e2eTimeout)
+		writeFile(t, filepath.Join(meshDir, "retry.yaml"), e2eRetry)
+		waitRoute(t, `"numRetries":\s*3|"num_retries":\s*3`)
+		waitRoute(t, `"0\.500s"|"timeout":\s*"0\.5s"`)
+		startT := time.Now()
+		code, body, err := get(ctx, client, viaWeb+"/slow")
+		took := time.Since(startT)
+		if err != nil || code != 504 {
+			t.Errorf("slow backend: %d %q %v, want 504 at the 500ms timeout", code, body, err)
+		}
+		if took > 2500*time.Millisecond {
+			t.Errorf("slow request took %v, the 500ms timeout did not cut it", took)
+		}
+		for i := 0; i < 20; i++ {
+			code, body, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", fmt.Sprintf("retry-%d", i))
+			if err != nil || code != 200 {
+				t.Fatalf("flaky request %d with MeshRetry: %d %q %v", i, code, body, err)
+			}
+		}
+	})
+
+	t.Run("workload certificate rotates over SDS", func(t *testing.T) {
+		// The mesh gives workload certificates 20s; the zone reissues at
+		// half-life and web's Envoy picks the new one up over SDS.
+		eventually(t, 30*time.Second, "a new workload certificate in web's Envoy", func() error {
+			if s := webCertSerial(t, webAdmin); s == firstSerial {
+				return fmt.Errorf("still serial %s", s)
+			}
+			return nil
+		})
+		if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
+			t.Fatalf("after rotation: %d %q %v", code, body, err)
+		}
+	})
+
+	t.Run("dp run deregisters on SIGTERM", func(t *testing.T) {
+		procs["web-1"].stop(t)
+		if !strings.Contains(procs["web-1"].output(), "dataplane deregistered") {
+			t.Errorf("dp run did not report deregistering:\n%s", tail(procs["web-1"].output(), 10))
+		}
+		code, _, err := get(ctx, client, cp+"/meshes/default/dataplanes/web-1")
+		if err != nil || code != http.StatusNotFound {
+			t.Errorf("web-1 after dp run stopped: %d %v, want 404", code, err)
+		}
+	})
+}
+
+// waitEnvoy waits until web-1's config matches re both as the zone serves it
+// (meshc inspect's endpoint) and as web-1's Envoy holds it (admin config_dump).
+func waitEnvoy(t *testing.T, cp string, admin int, re string) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for _, url := range []string{cp + "/meshes/default/dataplanes/web-1/xds", fmt.Sprintf("http://127.0.0.1:%d/config_dump", admin)} {
+		eventually(t, 20*time.Second, url+" matching "+re, func() error {
+			_, body, err := get(context.Background(), http.DefaultClient, url)
+			if err != nil {
+				return err
+			}
+			if !rx.MatchString(body) {
+				return fmt.Errorf("not there yet")
+			}
+			return nil
+		})
+	}
+}
+
+// webCertSerial returns the serial number of web-1's SPIFFE certificate as its Envoy holds it.
+func webCertSerial(t *testing.T, admin int) string {
+	t.Helper()
+	var certs struct {
+		Certificates []struct {
+			CertChain []struct {
+				SerialNumber    string `json:"serial_number"`
+				SubjectAltNames []struct {
+					URI string `json:"uri"`
+				} `json:"subject_alt_names"`
+			} `json:"cert_chain"`
+		} `json:"certificates"`
+	}
+	if err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/certs", admin), &certs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs.Certificates {
+		for _, cc := range c.CertChain {
+			for _, san := range cc.SubjectAltNames {
+				if san.URI == "spiffe://default/web" {
+					return cc.SerialNumber
+				}
+			}
+		}
+	}
+	t.Fatalf("web-1's Envoy holds no certificate for spiffe://default/web")
+	return ""
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func dataplaneInboundPort(t *testing.T, root, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`- port: (\d+)`).FindSubmatch(b)
+	var n int
+	fmt.Sscan(string(m[1]), &n)
+	return n
+}

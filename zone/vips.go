@@ -1,0 +1,30 @@
+package zone
+
+import (
+	"github.com/meshc/meshc/compiler"
+	"github.com/meshc/meshc/schema"
+)
+
+// Discovery is the zone's service discovery (package dns): after each change
+// it gets the zone's whole view, allocates VIPs, updates the `.mesh` DNS
+// records, and returns each mesh's VIP listeners for the proxies' plans.
+type Discovery interface {
+	Update(b *compiler.Bundle, dataplanes, ingresses []schema.Resource) map[string][]compiler.VIPListener
+}
+
+// updateVIPs refreshes VIPs and DNS from the applied bundle, the registry and
+// the remote ingresses, and marks the proxies whose VIP listeners changed.
+func (a *Agent) updateVIPs(affected map[compiler.ProxyKey]struct{}) {
+	d := a.opts.Discovery
+	b := a.planned()
+	if d == nil || b == nil {
+		return
+	}
+	a.mu.Lock()
+	ing := a.ingresses
+	a.mu.Unlock()
+	dps := a.reg.Resources(schema.TypeDataplane)
+	for _, k := range a.planner.SetVIPs(d.Update(b, dps, ing)) {
+		affected[k] = struct{}{}
+	}
+}
