@@ -234,7 +234,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	apiAddr, xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	startZone := func() *proc {
 		z := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
-			"--state-dir", filepath.Join(root, "state"), "--api-addr", apiAddr, "--xds-addr", xdsAddr)
+			"--state-dir", filepath.Join(root, "state"), "--api-addr", apiAddr, "--xds-addr", xdsAddr, "--dns-addr", "127.0.0.1:0")
 		z.waitFor(t, `msg="api listening"`, 30*time.Second)
 		z.waitFor(t, `msg="xds listening"`, 30*time.Second)
 		z.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
