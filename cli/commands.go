@@ -7,6 +7,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		validateCommand(),
 		compileCommand(),
+		globalCommand(),
 		dpCommand(),
 		inspectCommand(),
 		zoneCommand(),
