@@ -3,10 +3,10 @@ package dns
 import (
 	"encoding/json"
 	"hash/fnv"
-	"reflect"
-	"strings"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/meshc/meshc/compiler"
