@@ -140,7 +140,9 @@ func BenchmarkGitPushTo10Zones(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(lat)
 	slices.Sort(fan)
-	pct := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000 }
+	pct := func(d []time.Duration, p float64) float64 {
+		return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
+	}
 	b.ReportMetric(pct(lat, 0.50), "p50-ms")
 	b.ReportMetric(pct(lat, 0.99), "p99-ms")
 	b.ReportMetric(pct(fan, 0.50), "kds-p50-ms")
