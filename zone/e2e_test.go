@@ -525,6 +525,45 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		}
 	})
 
+	t.Run("an invalid edit changes nothing", func(t *testing.T) {
+		var before struct {
+			Version string `json:"version"`
+		}
+		if err := getJSON(cp+"/bundle", &before); err != nil || before.Version == "" {
+			t.Fatalf("GET /bundle: %v %+v", err, before)
+		}
+		bad := filepath.Join(meshDir, "bad.yaml")
+		writeFile(t, bad, "type: MeshTimeout\nname: bad\nmesh: default\nspec:\n  targetRef:\n    kind: Nope\n")
+		eventually(t, 20*time.Second, "GET /bundle reports bad.yaml", func() error {
+			var st struct {
+				Version string `json:"version"`
+				Errors  []struct {
+					Pos struct {
+						File string `json:"file"`
+					} `json:"pos"`
+				} `json:"errors"`
+			}
+			if err := getJSON(cp+"/bundle", &st); err != nil {
+				return err
+			}
+			if len(st.Errors) == 0 || !strings.HasSuffix(st.Errors[0].Pos.File, "bad.yaml") {
+				return fmt.Errorf("errors %+v", st.Errors)
+			}
+			if st.Version != before.Version {
+				return fmt.Errorf("the bundle changed to %s", st.Version)
+			}
+			return nil
+		})
+		for i := 0; i < 10; i++ {
+			if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
+				t.Fatalf("traffic with an invalid edit pending: %d %q %v", code, body, err)
+			}
+		}
+		if err := os.Remove(bad); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("workload certificate rotates over SDS", func(t *testing.T) {
 		// The mesh gives workload certificates 20s; the zone reissues at
 		// half-life and web's Envoy picks the new one up over SDS.
