@@ -8,6 +8,7 @@ func commands() []*cli.Command {
 		validateCommand(),
 		compileCommand(),
 		globalCommand(),
+		diffCommand(),
 		dpCommand(),
 		inspectCommand(),
 		zoneCommand(),

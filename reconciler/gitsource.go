@@ -217,6 +217,9 @@ func (g *GitSource) snapshot(c *object.Commit) *Snapshot {
 	}
 }
 
+// ErrPathNotFound: the sub-directory asked for is not in the commit.
+var ErrPathNotFound = errors.New("path not found")
+
 // CommitFS returns the tree of commit c (or of its sub-directory sub) as a TreeFS.
 func CommitFS(repo *git.Repository, c *object.Commit, sub string, maxSize int64) (*TreeFS, error) {
 	tree, err := c.Tree()
@@ -225,7 +228,7 @@ func CommitFS(repo *git.Repository, c *object.Commit, sub string, maxSize int64)
 	}
 	if sub = strings.Trim(path.Clean("/"+sub), "/"); sub != "" {
 		if tree, err = tree.Tree(sub); err != nil {
-			return nil, fmt.Errorf("directory %q not found in commit %s (check --path)", sub, c.Hash.String()[:12])
+			return nil, fmt.Errorf("%w: directory %q not found in commit %s", ErrPathNotFound, sub, c.Hash.String()[:12])
 		}
 	}
 	return NewTreeFS(repo.Storer, tree, c.Committer.When, maxSize), nil

@@ -249,11 +249,13 @@ func (r *Reconciler) reconcile(ctx context.Context) time.Duration {
 
 	t1 := time.Now()
 	rs, diags := snap.Load()
-	var b *compiler.Bundle
-	if !diags.HasErrors() {
-		var cdiags schema.Errors
-		b, cdiags = compiler.Compile(rs, compiler.Options{Commit: snap.Revision})
-		diags = append(diags, cdiags...)
+	// Compile even after load errors (Incomplete), so one attempt reports
+	// every problem; a revision with any error never becomes a bundle.
+	loadFailed := diags.HasErrors()
+	b, cdiags := compiler.Compile(rs, compiler.Options{Commit: snap.Revision, Incomplete: loadFailed})
+	diags = append(diags, cdiags...)
+	if loadFailed {
+		b = nil
 	}
 	r.m.compileDuration.Observe(time.Since(t1).Seconds())
 	diags.Sort()
