@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/meshc/meshc/api"
 	"github.com/meshc/meshc/kds"
+	"github.com/meshc/meshc/pki"
 	"github.com/meshc/meshc/token"
+	"github.com/meshc/meshc/zone"
 )
 
 // Version is meshc's version as zones report it to the global.
@@ -27,10 +30,20 @@ func kdsGlobalFlags() []cli.Flag {
 	}
 }
 
+// kdsGlobalConfig is what the KDS flags of `meshc global` say.
+type kdsGlobalConfig struct {
+	Addr, CertFile, KeyFile string
+	SANs                    []string
+}
+
+func kdsGlobalConfigFrom(c *cli.Context) kdsGlobalConfig {
+	return kdsGlobalConfig{Addr: c.String("kds-addr"), CertFile: c.String("kds-tls-cert"), KeyFile: c.String("kds-tls-key"), SANs: c.StringSlice("kds-tls-san")}
+}
+
 // newKDSGlobal binds the global's KDS server and registers its zone API and
 // metrics on srv; the returned function serves KDS until ctx ends. Its state
-// (token signing key, mesh CAs, self-signed TLS) lives in stateDir.
-func newKDSGlobal(c *cli.Context, stateDir string, bundles kds.BundleSource, srv *api.Server, log *slog.Logger) (func(context.Context) error, error) {
+// (token signing key, mesh CAs, self-signed TLS, zone registry) lives in stateDir.
+func newKDSGlobal(cfg kdsGlobalConfig, stateDir string, bundles kds.BundleSource, srv *api.Server, log *slog.Logger) (func(context.Context) error, error) {
 	if stateDir == "" {
 		stateDir = defaultGlobalStateDir
 		log.Warn("no --state-dir: KDS keeps its token key, mesh CAs and TLS certificate in " + stateDir)
@@ -42,13 +55,13 @@ func newKDSGlobal(c *cli.Context, stateDir string, bundles kds.BundleSource, srv
 	if created {
 		log.Info("created the zone token signing key", "file", stateDir+"/"+token.KeyFile)
 	}
-	creds, err := kds.ServerCredentials(c.String("kds-tls-cert"), c.String("kds-tls-key"), stateDir, c.StringSlice("kds-tls-san"), time.Now())
+	creds, err := kds.ServerCredentials(cfg.CertFile, cfg.KeyFile, stateDir, cfg.SANs, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", c.String("kds-addr"))
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("kds: listen %s: %w (choose another --kds-addr)", c.String("kds-addr"), err)
+		return nil, fmt.Errorf("kds: listen %s: %w (choose another --kds-addr)", cfg.Addr, err)
 	}
 	ks := kds.NewServer(kds.ServerOptions{Bundles: bundles, CAs: kds.FileCAs{Dir: stateDir}, Tokens: iss, Log: log, StateDir: stateDir})
 	if err := ks.RegisterMetrics(srv.Registry); err != nil {
@@ -83,4 +96,43 @@ func newKDSZone(c *cli.Context, zone, stateDir string, sink kds.Sink, source kds
 		Zone: zone, Global: c.String("global"), TokenFile: c.String("token-file"), TLS: tlsConf,
 		StateDir: stateDir, AgentVersion: Version, Sink: sink, Source: source, Log: log,
 	})
+}
+
+// globalFeed connects the zone to the global: the agent gets the bundle,
+// mesh CAs and remote ingresses; the global gets the zone's registry.
+// GET /global shows the link's status.
+func (z *zoneRuntime) globalFeed(c *cli.Context) (func(context.Context) error, error) {
+	src := kds.NewRegistrySource(z.agent.Registry(), z.agent.Bundle)
+	client, err := newKDSZone(c, z.flags.name, z.flags.stateDir, agentSink{z.agent}, src, z.log)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	z.api.Mux.HandleFunc("GET /global", func(w http.ResponseWriter, _ *http.Request) {
+		api.WriteJSON(w, http.StatusOK, client.Status())
+	})
+	return func(ctx context.Context) error {
+		defer src.Close()
+		return client.Run(ctx)
+	}, nil
+}
+
+// agentSink hands what the global sends to the zone agent.
+type agentSink struct{ a *zone.Agent }
+
+// Apply checks every CA before installing anything, so a bad one changes nothing.
+func (s agentSink) Apply(g kds.GlobalState) error {
+	for _, ca := range g.CAs {
+		if _, err := pki.ParseCA(ca.Mesh, ca.CertPEM, ca.KeyPEM); err != nil {
+			return err
+		}
+	}
+	for _, ca := range g.CAs {
+		if err := s.a.SetMeshCA(ca.Mesh, ca.CertPEM, ca.KeyPEM); err != nil {
+			return err
+		}
+	}
+	s.a.SetRemoteIngresses(g.RemoteIngresses)
+	s.a.SetBundle(g.Bundle)
+	return nil
 }

@@ -42,6 +42,13 @@ func validateCommand() *cli.Command {
 				return err
 			}
 			res := loadAndCompile(paths, "")
+			if len(res.Resources) == 0 && len(res.Diags) == 0 {
+				// Most likely the wrong directory: say so rather than pass silently.
+				for _, p := range paths {
+					res.Diags = append(res.Diags, schema.Error{Pos: schema.Pos{File: p}, Severity: schema.SeverityWarning,
+						Msg: "no mesh resources found (looked for .yaml, .yml, .json and .cue files); is this the right path?"})
+				}
+			}
 			if err := writeReport(c.App.Writer, format, res); err != nil {
 				return cli.Exit(fmt.Sprintf("meshc validate: write report: %v", err), ExitNoRun)
 			}
@@ -92,8 +99,8 @@ func loadAndCompile(paths []string, commit string) loaded {
 
 // tuneGCForOneShot trades memory for time in a process that loads a repo
 // once and exits: CUE evaluation allocates heavily and the default GOGC=100
-// spends about a quarter of validate's CPU in the collector (1,000 files:
-// 0.80 s → 0.57 s user). A soft limit of 1 GiB keeps huge repos in bounds.
+// spends about a fifth of validate's CPU in the collector (1,000 files:
+// 0.70 s → 0.55 s user, hyperfine). A soft limit of 1 GiB keeps huge repos in bounds.
 // A GOGC or GOMEMLIMIT set by the user wins.
 func tuneGCForOneShot() {
 	if os.Getenv("GOGC") == "" {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -18,7 +20,9 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/meshc/meshc/api"
+	"github.com/meshc/meshc/dns"
 	"github.com/meshc/meshc/pki"
+	"github.com/meshc/meshc/reconciler"
 	"github.com/meshc/meshc/xds"
 	"github.com/meshc/meshc/zone"
 )
@@ -29,7 +33,7 @@ func zoneCommand() *cli.Command {
 		Usage: "run a zone control plane (standalone from a directory, or synced from a global)",
 		Description: "A standalone zone (--standalone --dir DIR) compiles DIR itself, watches it, and serves\n" +
 			"its dataplanes over xDS. The xDS server is TLS with dataplane tokens unless --dev.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "name", Required: true, Usage: "the zone's name"},
 			&cli.BoolFlag{Name: "standalone", Usage: "no global: compile --dir and generate mesh CAs locally"},
 			&cli.StringFlag{Name: "dir", Usage: "the mesh definitions `DIR` of a standalone zone (watched)"},
@@ -38,7 +42,7 @@ func zoneCommand() *cli.Command {
 			&cli.StringFlag{Name: "xds-addr", Value: ":5678", Usage: "xDS (ADS) gRPC address"},
 			&cli.BoolFlag{Name: "dev", Usage: "plaintext xDS and no dataplane tokens (local runs and tests only)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug|info|warn|error"},
-		},
+		}, append(kdsZoneFlags(), zoneDNSFlags()...)...),
 		Action: runZone,
 	}
 }
@@ -48,9 +52,13 @@ func runZone(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)
 	}
+	dnsCfg, err := parseZoneDNS(c)
+	if err != nil {
+		return cli.Exit("zone: "+err.Error(), ExitNoRun)
+	}
 	z, err := startZone(c.Context, zoneFlags{
 		name: c.String("name"), stateDir: c.String("state-dir"), apiAddr: c.String("api-addr"),
-		xdsAddr: c.String("xds-addr"), dev: c.Bool("dev"), standalone: c.Bool("standalone"),
+		xdsAddr: c.String("xds-addr"), dev: c.Bool("dev"), standalone: c.Bool("standalone"), dns: &dnsCfg,
 	}, log)
 	if err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)
@@ -65,8 +73,12 @@ func runZone(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit("zone: "+err.Error(), ExitNoRun)
 		}
+	case c.String("global") != "":
+		if feed, err = z.globalFeed(c); err != nil {
+			return cli.Exit("zone: "+err.Error(), ExitNoRun)
+		}
 	default:
-		return cli.Exit("zone: give --standalone --dir DIR (connecting to a global comes with --global)", ExitNoRun)
+		return cli.Exit("zone: give --global grpcs://HOST:5685 --token-file F (or --standalone --dir DIR)", ExitNoRun)
 	}
 	if err := z.run(c.Context, feed); err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)
@@ -78,6 +90,7 @@ func runZone(c *cli.Context) error {
 type zoneFlags struct {
 	name, stateDir, apiAddr, xdsAddr string
 	dev, standalone                  bool
+	dns                              *zoneDNS // nil: no VIPs and no DNS
 }
 
 // zoneRuntime is a zone's servers and agent, bound and ready to run. The
@@ -93,6 +106,7 @@ type zoneRuntime struct {
 	grpc  *grpc.Server
 	xdsLn net.Listener
 	ctx   context.Context
+	dns   *dns.Server // nil without DNS
 }
 
 // startZone binds the API and xDS listeners and builds the agent.
@@ -150,9 +164,15 @@ func startZone(ctx context.Context, f zoneFlags, log *slog.Logger) (*zoneRuntime
 		}
 	}})
 	z.xds.Register(z.grpc)
+	disc, err := z.startDNS(f)
+	if err != nil {
+		agentReady.Done()
+		return nil, err
+	}
 	agent, err = zone.New(zone.Options{
 		Zone: f.name, Standalone: f.standalone, StateDir: f.stateDir, Dev: f.dev, Log: log,
 		Publisher: zone.XDSPublisher{Server: z.xds, Ctx: ctx}, Registerer: z.api.Registry, XDS: info,
+		Discovery: disc,
 	})
 	agentReady.Done()
 	if err != nil {
@@ -164,9 +184,30 @@ func startZone(ctx context.Context, f zoneFlags, log *slog.Logger) (*zoneRuntime
 	return z, nil
 }
 
-// standaloneFeed compiles and watches dir and feeds each new bundle to the agent.
+// standaloneFeed compiles and watches dir with a reconciler (fsnotify,
+// last-known-good persisted in the state dir, status at GET /bundle) and
+// feeds each new bundle to the agent.
 func (z *zoneRuntime) standaloneFeed(dir string) (func(context.Context) error, error) {
-	return dirFeed(dir, z.log, z.agent.SetBundle)
+	src, err := reconciler.NewDirSource(dir, 0)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := reconciler.New(reconciler.Options{Source: src, StateDir: filepath.Join(z.flags.stateDir, "bundle"), Log: z.log, Registry: z.api.Registry})
+	if err != nil {
+		return nil, err
+	}
+	z.api.Mux.HandleFunc("GET /bundle", func(w http.ResponseWriter, _ *http.Request) {
+		api.WriteJSON(w, http.StatusOK, rec.Status())
+	})
+	return func(ctx context.Context) error {
+		bundles := rec.Subscribe(ctx)
+		errc := make(chan error, 1)
+		go func() { errc <- rec.Run(ctx) }()
+		for b := range bundles {
+			z.agent.SetBundle(b)
+		}
+		return <-errc
+	}, nil
 }
 
 // run serves the API and xDS, runs the agent and the feeds until ctx is done
@@ -188,6 +229,9 @@ func (z *zoneRuntime) run(ctx context.Context, feeds ...func(context.Context) er
 	}
 	spawn("api", func() error { return z.api.Serve(ctx) })
 	spawn("agent", func() error { return z.agent.Run(ctx) })
+	if z.dns != nil {
+		spawn("dns", func() error { return z.dns.Serve(ctx) })
+	}
 	spawn("xds", func() error {
 		if err := z.grpc.Serve(z.xdsLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return err

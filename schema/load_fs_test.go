@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -288,7 +289,7 @@ func TestDecodeResource(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"": "body: empty body: want one resource",
-		"type: Zone\nname: a\n---\ntype: Zone\nname: b\n": "body:4:1: more than one resource: want exactly one (found 2 documents)",
+		"type: Zone\nname: a\n---\ntype: Zone\nname: b\n": "body:4:1: more than one resource: want exactly one document",
 		`{"type": "Zone", "name": "a", "x": 1}`:           `body:1:31: x: unknown field "x"; allowed here: enabled, name, type`,
 		`{"type": "Zone", "name": `:                       "body:1: YAML/JSON syntax error:",
 		"[1, 2]":                                          "body:1:1: body is not a resource",
@@ -296,6 +297,42 @@ func TestDecodeResource(t *testing.T) {
 		_, errs := DecodeResource("body", []byte(body))
 		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want) {
 			t.Errorf("DecodeResource(%q) = %v, want %s…", body, errs, want)
+		}
+	}
+}
+
+// TestLoadFSSymlinks: in an fs.FS (a Git tree), links are resolved inside
+// the FS and must stay under the root that is loaded.
+func TestLoadFSSymlinks(t *testing.T) {
+	t.Parallel()
+	link := func(target string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink}
+	}
+	fsys := fstest.MapFS{
+		"shared/zone.yaml":    {Data: []byte("type: Zone\nname: shared\n")},
+		"repo/mesh.yaml":      {Data: []byte("type: Mesh\nname: default\n")},
+		"repo/sub/alias.yaml": link("../mesh.yaml"),
+		"repo/out.yaml":       link("../shared/zone.yaml"),
+		"repo/abs.yaml":       link("/etc/passwd"),
+		"repo/chain.yaml":     link("sub/alias.yaml"),
+		"repo/broken.yaml":    link("nope.yaml"),
+	}
+	rs, errs := LoadFS(fsys, "repo", "git:main")
+	if got := keys(rs); !reflect.DeepEqual(got, []string{"Mesh/default", "Mesh/default", "Mesh/default"}) {
+		t.Errorf("resources = %v (mesh.yaml, chain.yaml and sub/alias.yaml)", got)
+	}
+	want := []string{
+		"git:main/abs.yaml: symlink points outside the repository (to /etc/passwd)",
+		"git:main/broken.yaml: broken symlink",
+		"git:main/out.yaml: symlink points outside the repository (to ../shared/zone.yaml)",
+	}
+	got := diag(errs)
+	if len(got) != len(want) {
+		t.Fatalf("diagnostics:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("got %s\nwant %s…", got[i], want[i])
 		}
 	}
 }

@@ -5,6 +5,52 @@
 //
 // Nothing in this package does network I/O; the loader reads from an fs.FS so
 // that a directory, a Git tree or an in-memory map can all be sources.
+//
+// # Sources
+//
+//   - .yaml, .yml: a stream of documents, each one resource; empty documents
+//     (a leading or trailing ---) are skipped.
+//   - .json: one resource (an object) or several (an array of objects).
+//   - .cue: the files of one directory that share a package clause form a
+//     package, evaluated on its own. Its top-level field `resources` — a list,
+//     or a struct of any labels — holds resources. A package may import
+//     "meshc.dev/schema" (SchemaImportPath) for #Mesh, #MeshHTTPRoute, … and
+//     the CUE standard library; nothing else. A syntax error in one file
+//     skips its package.
+//
+// Every resource is unified with the closed definition of its type (see
+// cue/*.cue and SchemaFiles), so unknown fields, wrong types and bad values
+// are errors at their file:line:col, and defaults are filled in.
+//
+// # Walking a directory
+//
+// Entries are visited in lexical order; names starting with "." (.git,
+// .github) and cue.mod are skipped; files with other extensions (README.md)
+// are ignored. Resources come back YAML/JSON files first, in walk order, then
+// CUE packages by directory. Files are validated in parallel; the result does
+// not depend on it.
+//
+// # Bad input
+//
+//   - A file over MaxFileSize (4 MiB) is an error, and is not read.
+//   - A file that is not UTF-8 is an error at its first bad byte.
+//   - An empty (or whitespace-only) file is an error — usually a truncation
+//     or a failed merge that would drop resources silently. A file with only
+//     comments, an empty JSON array, or a CUE package without `resources`
+//     gets a warning.
+//   - A symlink to a file is followed when its target stays inside the root
+//     that was walked; one that leaves it, or is broken, is an error. A
+//     symlink to a directory is not followed (a warning says so).
+//   - Errors in one file never stop the others. A resource in error is left
+//     out; the other documents of its file still load.
+//
+// # Field paths
+//
+// Source.Fields maps field paths such as
+// spec.to[0].rules[0].default.backendRefs[1].weight or
+// spec.targetRef.tags["kuma.io/service"] to where the file wrote them. For
+// CUE, a value computed from a template is placed where its value was
+// written (e.g. the element of a list of team names).
 package schema
 
 import (

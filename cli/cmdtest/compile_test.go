@@ -104,13 +104,23 @@ func TestCompileVersionIsContent(t *testing.T) {
 	cue.WriteString("}\n")
 	writeFile(t, filepath.Join(cueRepo, "all.cue"), cue.String())
 
+	cueList := t.TempDir() // resources as a list, in reverse order
+	cue.Reset()
+	cue.WriteString("package mesh\n\nresources: [\n")
+	for i := len(want.Resources) - 1; i >= 0; i-- {
+		j, _ := json.Marshal(want.Resources[i])
+		fmt.Fprintf(&cue, "\t%s,\n", j)
+	}
+	cue.WriteString("]\n")
+	writeFile(t, filepath.Join(cueList, "all.cue"), cue.String())
+
 	jsonRepo := t.TempDir()
 	for i, r := range want.Resources {
 		j, _ := json.MarshalIndent(r, "", "    ")
 		writeFile(t, filepath.Join(jsonRepo, fmt.Sprintf("z%03d", 100-i), "r.json"), string(j))
 	}
 
-	for name, dir := range map[string]string{"one YAML file": oneFile, "CUE": cueRepo, "JSON files": jsonRepo} {
+	for name, dir := range map[string]string{"one YAML file": oneFile, "CUE struct": cueRepo, "CUE list": cueList, "JSON files": jsonRepo} {
 		_, got := compileOK(t, dir, ".", "--commit", "other")
 		if got.Version != want.Version {
 			t.Errorf("%s: version %s, want %s (same content)", name, got.Version, want.Version)
