@@ -32,7 +32,7 @@ func loadCUEDir(c *compiled, dir string, files []cueFile) ([]Resource, Errors) {
 	for _, f := range files {
 		af, err := parser.ParseFile(f.name, f.data)
 		if err != nil {
-			errs = append(errs, syntaxErrors(f.name, "CUE", err)...)
+			errs = append(errs, syntaxErrors(f.name, "CUE", err, f.data)...)
 			if af != nil {
 				bad[af.PackageName()] = true
 			}
@@ -61,6 +61,7 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 		return nil, Errors{Errorf(first, "%v", c.err)}
 	}
 
+	c.uses += len(files) // each build adds to the context's index
 	if errs := checkImports(files); len(errs) > 0 {
 		return nil, errs
 	}

@@ -3,10 +3,12 @@ package zone_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -525,6 +527,36 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		}
 	})
 
+	t.Run("meshc diff --inventory against the live zone", func(t *testing.T) {
+		// The proposed change: the split moves to 90/10. The zone's API is the inventory.
+		next := filepath.Join(root, "next")
+		if err := os.MkdirAll(next, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(meshDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(meshDir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(next, e.Name()), string(b))
+		}
+		writeFile(t, filepath.Join(next, "split.yaml"), e2eSplit(90, 10))
+		out, err := execOut(meshcBin, "diff", "--inventory", cp, meshDir, next)
+		if code := exitCode(err); code != 2 {
+			t.Fatalf("meshc diff: exit %d (%v), want 2\n%s", code, err, out)
+		}
+		if !strings.Contains(out, "proxy default.web-1:") || !strings.Contains(out, "backend{version=v1} 90") {
+			t.Errorf("diff does not show web-1's new weights:\n%s", out)
+		}
+		if strings.Contains(out, "proxy default.backend-v1") || strings.Contains(out, "proxy default.backend-v2") {
+			t.Errorf("diff lists backends that a route of web does not touch:\n%s", out)
+		}
+	})
+
 	t.Run("an invalid edit changes nothing", func(t *testing.T) {
 		var before struct {
 			Version string `json:"version"`
@@ -679,6 +711,17 @@ func webCertSerial(t *testing.T, admin int) string {
 	}
 	t.Fatalf("web-1's Envoy holds no certificate for spiffe://default/web")
 	return ""
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 func getJSON(url string, v any) error {
