@@ -32,7 +32,7 @@ func loadCUEDir(c *compiled, dir string, files []cueFile) ([]Resource, Errors) {
 	for _, f := range files {
 		af, err := parser.ParseFile(f.name, f.data)
 		if err != nil {
-			errs = append(errs, syntaxErrors(f.name, "CUE", err)...)
+			errs = append(errs, syntaxErrors(f.name, "CUE", err, f.data)...)
 			if af != nil {
 				bad[af.PackageName()] = true
 			}
