@@ -137,6 +137,18 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if out, err := execOut(envoy, "--mode", "validate", "--disable-hot-restart", "-c", bpath); err != nil {
 			t.Errorf("envoy rejects dp bootstrap's output: %v\n%s", err, out)
 		}
+		// The listing carries the xDS server's view (ACKed versions) and metrics count them.
+		var one struct {
+			XDS struct {
+				Acked map[string]string `json:"acked"`
+			} `json:"xds"`
+		}
+		if err := getJSON(cp+"/meshes/default/dataplanes/web-1", &one); err != nil || len(one.XDS.Acked) == 0 {
+			t.Errorf("web-1 shows no ACKed xDS versions: %v %+v", err, one)
+		}
+		if _, metrics, err := get(ctx, client, cp+"/metrics"); err != nil || !strings.Contains(metrics, "meshc_zone_dataplanes_online 3") {
+			t.Errorf("metrics lack meshc_zone_dataplanes_online 3: %v", err)
+		}
 		if out, err := execOut(meshcBin, "get", "dataplanes", "--cp", cp); err != nil || !strings.Contains(out, "web-1") || !strings.Contains(out, "zone-1") {
 			t.Errorf("meshc get dataplanes against the zone: %v\n%s", err, out)
 		}
