@@ -34,6 +34,12 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"yaml syntax", "m.yaml", "type: Mesh\nname: default\nmtls: enabledBackend: ca\n",
 			[]string{"repo/m.yaml:3: YAML syntax error: mapping values are not allowed in this context"}},
+		{"yaml bad indent", "m.yaml", "type: Mesh\nname: a\nmtls:\n  enabledBackend: x\n bad: 1\n",
+			[]string{"repo/m.yaml:5: YAML syntax error: did not find expected key"}},
+		{"yaml unclosed flow", "m.yaml", "type: Mesh\nname: a\nrouting: {x: 1\nfoo: 2\n",
+			[]string{"repo/m.yaml:3: YAML syntax error: did not find expected ',' or '}'"}},
+		{"yaml duplicate key", "m.yaml", "type: Mesh\nname: a\nrouting:\n  zoneEgress: true\n  zoneEgress: true\n",
+			[]string{`repo/m.yaml:5:3: routing.zoneEgress: duplicate key "zoneEgress" (first at line 4)`}},
 		{"yaml tab indent", "m.yaml", "type: Mesh\n\tname: x\n",
 			[]string{"repo/m.yaml:2: YAML syntax error: found a tab character that violates indentation"}},
 		{"json syntax", "m.json", `{"type": "Mesh", "name": }`,
