@@ -48,6 +48,7 @@ type GitSource struct {
 	repo    *git.Repository
 	remote  *git.Remote
 	tempDir string
+	cache   *loadCache // used only by Load, from the reconciler's goroutine
 }
 
 // NewGitSource opens (or creates) the bare repository it fetches into. It does
@@ -67,7 +68,7 @@ func NewGitSource(opts GitOptions) (*GitSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git source %s: %w", redactURL(opts.URL), err)
 	}
-	g := &GitSource{opts: opts, auth: auth}
+	g := &GitSource{opts: opts, auth: auth, cache: newLoadCache()}
 	dir := opts.StorageDir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "meshc-git-"); err != nil {
@@ -212,7 +213,7 @@ func (g *GitSource) snapshot(c *object.Commit) *Snapshot {
 			if err != nil {
 				return nil, schema.Errors{schema.Errorf(schema.Pos{File: sub}, "%v", err)}
 			}
-			return schema.LoadFS(fsys, ".", display)
+			return g.cache.load(fsys, display)
 		},
 	}
 }

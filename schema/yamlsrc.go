@@ -119,10 +119,10 @@ func loadExprs(c *compiled, name string, exprs []ast.Expr, what string) ([]Resou
 		astFields(x, "", fields)
 		v := c.ctx.BuildExpr(x)
 		if err := v.Err(); err != nil {
-			errs = append(errs, c.translate(err, Source{Pos: pos, Fields: fields}, "")...)
+			errs = append(errs, c.translate(err, Source{Pos: pos, Fields: fields})...)
 			continue
 		}
-		r, e := c.validate(doc{file: name, pos: pos, value: v, fields: fields, syntax: x})
+		r, e := c.validate(doc{pos: pos, value: v, fields: fields, syntax: x})
 		if len(e) > 0 {
 			errs = append(errs, e...)
 			continue
