@@ -71,4 +71,3 @@ func BenchmarkAgentDataplaneJoin(b *testing.B) {
 	}
 	b.ReportMetric(float64(touched)/float64(b.N), "proxies/op")
 }
-
