@@ -42,8 +42,13 @@ func TestLoadCacheMatchesFullLoad(t *testing.T) {
 				"mesh/b.yaml": timeoutPolicy("b", "b", "1s"), "mesh/.hidden/x.yaml": invalidYAML})
 		},
 		func() { repo.Write(map[string]string{"mesh/a.yaml": timeoutPolicy("a", "a", "2s")}) },
-		func() { repo.Remove("mesh/b.yaml"); repo.Write(map[string]string{"mesh/sub/b2.yaml": timeoutPolicy("b", "b", "1s")}) },
-		func() { repo.Write(map[string]string{"mesh/bad.yaml": invalidYAML, "mesh/c.yaml": timeoutPolicy("c", "c", "3s")}) },
+		func() {
+			repo.Remove("mesh/b.yaml")
+			repo.Write(map[string]string{"mesh/sub/b2.yaml": timeoutPolicy("b", "b", "1s")})
+		},
+		func() {
+			repo.Write(map[string]string{"mesh/bad.yaml": invalidYAML, "mesh/c.yaml": timeoutPolicy("c", "c", "3s")})
+		},
 		func() { repo.Write(map[string]string{"mesh/c.yaml": timeoutPolicy("c", "c", "4s")}) }, // still invalid: bad.yaml from the cache
 		func() { repo.Remove("mesh/bad.yaml") },
 		func() { repo.Write(map[string]string{"mesh/t.cue": strings.ReplaceAll(cueTimeouts, "SECONDS", "5")}) },
