@@ -37,6 +37,7 @@ defaults anyway is not a change. An invalid side is an error that shows its prob
 			&cli.StringFlag{Name: "from", Usage: "Git revision of the old side (default HEAD)"},
 			&cli.StringFlag{Name: "to", Usage: "Git revision of the new side (default: the working tree)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			inventoryFlag(),
 		},
 		Action: runDiff,
 	}
@@ -94,8 +95,11 @@ func runDiff(c *cli.Context) error {
 		return cli.Exit("meshc diff: "+err.Error(), diffExitError)
 	}
 	rep := newDiffReport(from, to, d)
-	// --inventory FILE|URL (issue 5) adds rep.Proxies here, from
-	// compiler.DiffInventory(from.Bundle, to.Bundle, inventory).
+	if inv := c.String("inventory"); inv != "" {
+		if rep.Proxies, err = inventoryChanges(c.Context, inv, from.Bundle, to.Bundle); err != nil {
+			return cli.Exit("meshc diff: "+err.Error(), diffExitError)
+		}
+	}
 	switch format {
 	case "json":
 		enc := json.NewEncoder(c.App.Writer)

@@ -125,6 +125,9 @@ type InboundPlan struct {
 	Permissions *Permissions `json:"permissions"`
 	// Timeout is the merged MeshTimeout `from` default (nil: none).
 	Timeout *schema.TimeoutConf `json:"timeout,omitempty"`
+	// Hash identifies everything but the address: instances of a service
+	// with equal hashes get the same inbound filter chain.
+	Hash string `json:"hash"`
 }
 
 // Permissions are the resolved MeshTrafficPermission rules of one inbound.
@@ -243,8 +246,28 @@ type RoutePlan struct {
 	Match    *schema.HTTPMatch   `json:"match,omitempty"`
 	Filters  []schema.HTTPFilter `json:"filters,omitempty"`
 	Backends []WeightedCluster   `json:"backends"`
+	// Mirror copies a share of the requests to another cluster (RequestMirror filter).
+	Mirror *Mirror `json:"mirror,omitempty"`
 	// Policy is the MeshHTTPRoute/MeshTCPRoute the rule came from ("" for the default route).
 	Policy string `json:"policy,omitempty"`
+}
+
+// Mirror is a RequestMirror filter resolved to a cluster.
+type Mirror struct {
+	Cluster *ClusterPlan `json:"-"`
+	Name    string       `json:"cluster"`
+	// Percent of requests mirrored (0–100; 100 when the filter leaves it out).
+	Percent float64 `json:"percent"`
+}
+
+// IsRedirect reports whether the route answers with a redirect (RequestRedirect filter).
+func (r *RoutePlan) IsRedirect() bool {
+	for _, f := range r.Filters {
+		if f.Type == "RequestRedirect" {
+			return true
+		}
+	}
+	return false
 }
 
 // WeightedCluster is one arm of a traffic split.
@@ -285,7 +308,10 @@ type ClusterPlan struct {
 // EndpointSet is the endpoints of one cluster, sorted (priority, locality, address, port).
 type EndpointSet struct {
 	Endpoints []Endpoint `json:"endpoints"`
-	Hash      string     `json:"hash"`
+	// Hostnames is true when some address is a DNS name (an ingress
+	// advertised by name), not an IP.
+	Hostnames bool   `json:"hostnames,omitempty"`
+	Hash      string `json:"hash"`
 }
 
 // Endpoint is one instance (local) or one remote zone's ingress.

@@ -43,6 +43,11 @@ func getStatus(t testing.TB, base string) Status {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeStatus(t, resp)
+}
+
+func decodeStatus(t testing.TB, resp *http.Response) Status {
+	t.Helper()
 	defer resp.Body.Close()
 	var st Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {

@@ -168,3 +168,33 @@ func exportCUE(v cue.Value, prefix string, m map[string]Pos, depth int) (any, bo
 	}
 	return nil, false
 }
+
+// duplicateKeys reports keys that a YAML/JSON mapping repeats: YAML forbids
+// them, and CUE would silently unify the two values.
+func duplicateKeys(x ast.Expr, prefix string, out *Errors) {
+	switch n := x.(type) {
+	case *ast.StructLit:
+		seen := map[string]token.Pos{}
+		for _, d := range n.Elts {
+			f, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				continue
+			}
+			p := joinKey(prefix, name)
+			if first, dup := seen[name]; dup {
+				*out = append(*out, Errorf(toPos(f.Pos()), "%s: duplicate key %q (first at line %d)", p, name, first.Line()))
+				continue
+			}
+			seen[name] = f.Pos()
+			duplicateKeys(f.Value, p, out)
+		}
+	case *ast.ListLit:
+		for i, e := range n.Elts {
+			duplicateKeys(e, prefix+"["+strconv.Itoa(i)+"]", out)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"net/netip"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -25,7 +24,7 @@ const defaultConnectTimeout = 5 * time.Second
 // endpoints are all IPs use EDS; a cluster with a hostname endpoint (an ingress
 // advertised by name) is STRICT_DNS with its endpoints inline.
 func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv3.Cluster, string, error) {
-	dns := hasHostname(c.Endpoints)
+	dns := c.Endpoints.Hostnames
 	key := c.ConfigHash
 	if dns {
 		key = "dns|" + c.Hash
@@ -54,8 +53,12 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 		}
 		applyCircuitBreaker(cl, c.CircuitBreaker)
 		applyHealthCheck(cl, c.HealthCheck, c.Protocol)
-		if c.MTLS && !proxyless {
-			ts, err := upstreamTLS(c)
+		if c.MTLS {
+			tlsFor := upstreamTLS
+			if proxyless {
+				tlsFor = proxylessTLS
+			}
+			ts, err := tlsFor(c)
 			if err != nil {
 				return nil, err
 			}
@@ -68,15 +71,6 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 		return cl, validate("cluster "+c.Name, cl)
 	})
 	return v, h, err
-}
-
-func hasHostname(es *compiler.EndpointSet) bool {
-	for _, e := range es.Endpoints {
-		if _, err := netip.ParseAddr(e.Address); err != nil {
-			return true
-		}
-	}
-	return false
 }
 
 func adsSource() *corev3.ConfigSource {
@@ -250,6 +244,30 @@ func upstreamTLS(c *compiler.ClusterPlan) (*corev3.TransportSocket, error) {
 					ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: SecretMeshCA, SdsConfig: adsSource()},
 				},
 			},
+		},
+	}
+	a, err := anypb.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
+}
+
+// ProxylessCertProvider is the certificate provider instance a proxyless
+// client's bootstrap must define (ProxylessBootstrap writes a file_watcher).
+const ProxylessCertProvider = "meshc"
+
+// proxylessTLS is mTLS for grpc-go: identity and roots from the bootstrap's
+// certificate provider, the destination's SPIFFE id required of the server.
+func proxylessTLS(c *compiler.ClusterPlan) (*corev3.TransportSocket, error) {
+	ctx := &tlsv3.UpstreamTlsContext{
+		Sni: c.SNI,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: ProxylessCertProvider, CertificateName: "default"},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: ProxylessCertProvider, CertificateName: "default"},
+				MatchSubjectAltNames:          []*matcherv3.StringMatcher{{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: c.SPIFFE}}},
+			}},
 		},
 	}
 	a, err := anypb.New(ctx)

@@ -43,6 +43,12 @@ type Publisher interface {
 	Dump(nodeID string) ([]byte, error)
 }
 
+// StatusReporter is optionally implemented by a Publisher: the xDS status of
+// a node (served/ACKed versions, last NACK), shown by GET …/dataplanes.
+type StatusReporter interface {
+	Status(nodeID string) (any, bool)
+}
+
 // Options configure an Agent.
 type Options struct {
 	Zone string
@@ -122,6 +128,7 @@ func New(opts Options) (*Agent, error) {
 		metrics: newMetrics(opts.Registerer),
 	}
 	a.watch = a.reg.Watch()
+	a.registerRegistryMetrics(opts.Registerer)
 	if opts.StateDir != "" {
 		t, err := LoadOrCreateTokens(opts.StateDir)
 		if err != nil {

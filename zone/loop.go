@@ -245,5 +245,25 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	return m
 }
 
+// registerRegistryMetrics exposes the registry's size and online proxies.
+func (a *Agent) registerRegistryMetrics(r prometheus.Registerer) {
+	if r == nil {
+		return
+	}
+	count := func(online bool) float64 {
+		n := 0
+		for _, e := range a.reg.List(schema.TypeDataplane, "") {
+			if !online || e.Status.Online {
+				n++
+			}
+		}
+		return float64(n)
+	}
+	r.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshc_zone_dataplanes", Help: "Dataplanes registered at this zone."}, func() float64 { return count(false) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshc_zone_dataplanes_online", Help: "Registered dataplanes with an open xDS stream."}, func() float64 { return count(true) }),
+	)
+}
+
 // DataplaneCount is the number of registered dataplanes (for status output).
 func (a *Agent) DataplaneCount() int { return len(a.reg.List(schema.TypeDataplane, "")) }

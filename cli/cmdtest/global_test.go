@@ -263,3 +263,22 @@ func TestGlobalFlagErrors(t *testing.T) {
 		t.Fatalf("missing dir: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// meshc global --dir: a saved edit becomes the served bundle; an invalid save is reported and changes nothing.
+func TestGlobalProcessWatchesDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"mesh.yaml": globalMesh})
+	p := startGlobal(t, "--dir", dir)
+	eventually(t, "first bundle", func() bool { return p.status(t).Version != "" })
+	v1 := p.status(t).Version
+	writeFiles(t, dir, map[string]string{"t.yaml": globalTimeout("t", "2s")})
+	eventually(t, "edit served", func() bool { st := p.status(t); return st.Version != v1 && st.Resources == 2 })
+	v2 := p.status(t).Version
+	writeFiles(t, dir, map[string]string{"t.yaml": "type: MeshTimeout\nname: t\nmesh: default\nspec:\n  targetRef:\n    kind: Nope\n"})
+	eventually(t, "invalid save reported", func() bool { return len(p.status(t).Errors) > 0 })
+	if st := p.status(t); st.Version != v2 || !strings.Contains(st.Errors[0].Pos.File, "t.yaml") {
+		t.Fatalf("after an invalid save: %+v", st)
+	}
+	p.stop(t)
+}
