@@ -101,7 +101,8 @@ var listenRE = regexp.MustCompile(`msg="api listening" addr=(\S+)`)
 // startGlobal starts meshc global with args and waits for the API address it logs.
 func startGlobal(t *testing.T, args ...string) *globalProc {
 	t.Helper()
-	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0", "--kds-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Dir = t.TempDir() // anything written to the working directory stays in the test's
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
