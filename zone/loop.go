@@ -73,8 +73,16 @@ func (a *Agent) applyGlobal(affected map[compiler.ProxyKey]struct{}) {
 	a.mu.Lock()
 	b, pendingB := a.bundle, a.pendingB
 	ing, pendingI := a.ingresses, a.pendingI
-	a.pendingB, a.pendingI = false, false
+	caDirty := a.caDirty
+	a.pendingB, a.pendingI, a.caDirty = false, false, map[string]bool{}
 	a.mu.Unlock()
+	if len(caDirty) > 0 {
+		for _, k := range a.planner.Proxies() {
+			if caDirty[k.Mesh] {
+				affected[k] = struct{}{}
+			}
+		}
+	}
 	if pendingB && b != nil {
 		a.mu.Lock()
 		a.applied = b
