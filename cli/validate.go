@@ -42,6 +42,13 @@ func validateCommand() *cli.Command {
 				return err
 			}
 			res := loadAndCompile(paths, "")
+			if len(res.Resources) == 0 && len(res.Diags) == 0 {
+				// Most likely the wrong directory: say so rather than pass silently.
+				for _, p := range paths {
+					res.Diags = append(res.Diags, schema.Error{Pos: schema.Pos{File: p}, Severity: schema.SeverityWarning,
+						Msg: "no mesh resources found (looked for .yaml, .yml, .json and .cue files); is this the right path?"})
+				}
+			}
 			if err := writeReport(c.App.Writer, format, res); err != nil {
 				return cli.Exit(fmt.Sprintf("meshc validate: write report: %v", err), ExitNoRun)
 			}

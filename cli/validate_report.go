@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/meshc/meshc/schema"
@@ -30,7 +31,7 @@ func summarize(res loaded) summary {
 	}
 	s := summary{Resources: len(res.Resources), Diagnostics: res.Diags}
 	for _, d := range res.Diags {
-		if d.Pos.File != "" {
+		if isSourceFile(d.Pos.File) { // not a directory named in a warning
 			files[d.Pos.File] = true
 		}
 		if d.Severity == schema.SeverityWarning {
@@ -45,6 +46,14 @@ func summarize(res loaded) summary {
 	s.Files = len(files)
 	s.Valid = s.Errors == 0
 	return s
+}
+
+func isSourceFile(name string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".yaml", ".yml", ".json", ".cue":
+		return true
+	}
+	return false
 }
 
 // line is the summary sentence: "12 resources in 9 files, 0 errors".

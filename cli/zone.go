@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/meshc/meshc/api"
+	"github.com/meshc/meshc/dns"
 	"github.com/meshc/meshc/pki"
 	"github.com/meshc/meshc/xds"
 	"github.com/meshc/meshc/zone"
@@ -38,7 +39,7 @@ func zoneCommand() *cli.Command {
 			&cli.StringFlag{Name: "xds-addr", Value: ":5678", Usage: "xDS (ADS) gRPC address"},
 			&cli.BoolFlag{Name: "dev", Usage: "plaintext xDS and no dataplane tokens (local runs and tests only)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug|info|warn|error"},
-		}, kdsZoneFlags()...),
+		}, append(kdsZoneFlags(), zoneDNSFlags()...)...),
 		Action: runZone,
 	}
 }
@@ -48,9 +49,13 @@ func runZone(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)
 	}
+	dnsCfg, err := parseZoneDNS(c)
+	if err != nil {
+		return cli.Exit("zone: "+err.Error(), ExitNoRun)
+	}
 	z, err := startZone(c.Context, zoneFlags{
 		name: c.String("name"), stateDir: c.String("state-dir"), apiAddr: c.String("api-addr"),
-		xdsAddr: c.String("xds-addr"), dev: c.Bool("dev"), standalone: c.Bool("standalone"),
+		xdsAddr: c.String("xds-addr"), dev: c.Bool("dev"), standalone: c.Bool("standalone"), dns: &dnsCfg,
 	}, log)
 	if err != nil {
 		return cli.Exit("zone: "+err.Error(), ExitNoRun)
@@ -82,6 +87,7 @@ func runZone(c *cli.Context) error {
 type zoneFlags struct {
 	name, stateDir, apiAddr, xdsAddr string
 	dev, standalone                  bool
+	dns                              *zoneDNS // nil: no VIPs and no DNS
 }
 
 // zoneRuntime is a zone's servers and agent, bound and ready to run. The
@@ -97,6 +103,7 @@ type zoneRuntime struct {
 	grpc  *grpc.Server
 	xdsLn net.Listener
 	ctx   context.Context
+	dns   *dns.Server // nil without DNS
 }
 
 // startZone binds the API and xDS listeners and builds the agent.
@@ -154,9 +161,15 @@ func startZone(ctx context.Context, f zoneFlags, log *slog.Logger) (*zoneRuntime
 		}
 	}})
 	z.xds.Register(z.grpc)
+	disc, err := z.startDNS(f)
+	if err != nil {
+		agentReady.Done()
+		return nil, err
+	}
 	agent, err = zone.New(zone.Options{
 		Zone: f.name, Standalone: f.standalone, StateDir: f.stateDir, Dev: f.dev, Log: log,
 		Publisher: zone.XDSPublisher{Server: z.xds, Ctx: ctx}, Registerer: z.api.Registry, XDS: info,
+		Discovery: disc,
 	})
 	agentReady.Done()
 	if err != nil {
@@ -192,6 +205,9 @@ func (z *zoneRuntime) run(ctx context.Context, feeds ...func(context.Context) er
 	}
 	spawn("api", func() error { return z.api.Serve(ctx) })
 	spawn("agent", func() error { return z.agent.Run(ctx) })
+	if z.dns != nil {
+		spawn("dns", func() error { return z.dns.Serve(ctx) })
+	}
 	spawn("xds", func() error {
 		if err := z.grpc.Serve(z.xdsLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return err

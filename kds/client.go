@@ -78,6 +78,8 @@ type ClientStatus struct {
 	LastError     string    `json:"lastError,omitempty"`
 	BundleVersion string    `json:"bundleVersion,omitempty"`
 	BundleCommit  string    `json:"bundleCommit,omitempty"`
+	// RemoteIngresses are the other zones' ingresses this zone routes to.
+	RemoteIngresses []schema.Resource `json:"remoteIngresses"`
 }
 
 // Client is a zone's link to the global.
@@ -88,8 +90,9 @@ type Client struct {
 	creds   credentials.TransportCredentials
 	started time.Time
 
-	in    *receiver   // what the zone holds from the global; survives reconnects
-	cache decodeCache // decoded resources of in.state
+	in         *receiver         // what the zone holds from the global; survives reconnects
+	cache      decodeCache       // decoded resources of in.state
+	lastRemote []schema.Resource // remote ingresses of in.state
 
 	mu      sync.Mutex
 	status  ClientStatus
@@ -144,7 +147,11 @@ func NewClient(o ClientOptions) (*Client, error) {
 func (c *Client) Status() ClientStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.status
+	st := c.status
+	if st.RemoteIngresses == nil {
+		st.RemoteIngresses = []schema.Resource{}
+	}
+	return st
 }
 
 func (c *Client) setStatus(f func(*ClientStatus)) {
@@ -350,6 +357,7 @@ func (c *Client) handleUpdate(u *kdsv1.Update) *kdsv1.Ack {
 			return fmt.Errorf("zone %q cannot apply bundle %s: %w", c.opts.Zone, m.BundleVersion, err)
 		}
 		c.cache = cache
+		c.lastRemote = gs.RemoteIngresses
 		c.schedulePersist(next, m)
 		return nil
 	})
@@ -364,6 +372,7 @@ func (c *Client) handleUpdate(u *kdsv1.Update) *kdsv1.Ack {
 		c.log.Info("applied bundle from the global", "version", m.BundleVersion, "commit", m.BundleCommit)
 	}
 	c.status.BundleVersion, c.status.BundleCommit = m.BundleVersion, m.BundleCommit
+	c.status.RemoteIngresses = c.lastRemote
 	c.mu.Unlock()
 	return ack
 }

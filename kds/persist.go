@@ -129,6 +129,7 @@ func (c *Client) loadPersisted() error {
 	c.in.state, c.in.meta, c.cache = st, m, cache
 	c.insight.BundleVersion, c.insight.BundleCommit = m.BundleVersion, m.BundleCommit
 	c.status.BundleVersion, c.status.BundleCommit = m.BundleVersion, m.BundleCommit
+	c.status.RemoteIngresses, c.lastRemote = gs.RemoteIngresses, gs.RemoteIngresses
 	c.log.Info("serving the persisted global state until the global answers", "bundleVersion", m.BundleVersion, "savedAt", ps.SavedAt)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
+	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/parser"
 )
 
@@ -110,6 +111,19 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 	if res.Err() == nil && res.IncompleteKind()&(cue.ListKind|cue.StructKind) == 0 {
 		return nil, Errors{Errorf(resPos, "\"resources\" must be a list or a struct of resources")}
 	}
+	// Errors outside `resources` (a conflict in a helper field or template)
+	// are errors of the package too; those inside are reported per resource.
+	if err := v.Validate(); err != nil {
+		var outside []cueerrors.Error
+		for _, e := range cueerrors.Errors(err) {
+			if p := e.Path(); len(p) == 0 || p[0] != "resources" {
+				outside = append(outside, e)
+			}
+		}
+		if len(outside) > 0 {
+			errs = append(errs, c.translate(listErr(outside), Source{Pos: first}, "")...)
+		}
+	}
 	n := 0
 	if l, err := res.List(); err == nil {
 		for ; l.Next(); n++ {
@@ -159,4 +173,13 @@ func checkImports(files []*ast.File) Errors {
 func isStdImport(p string) bool {
 	first, _, _ := strings.Cut(p, "/")
 	return !strings.Contains(first, ".")
+}
+
+// listErr joins CUE errors into one error value.
+func listErr(es []cueerrors.Error) cueerrors.Error {
+	var out cueerrors.Error
+	for _, e := range es {
+		out = cueerrors.Append(out, e)
+	}
+	return out
 }

@@ -163,6 +163,9 @@ func (c *compiled) message(msg string, r rawError, user, unified cue.Value) stri
 		return fmt.Sprintf("wrong type: want %s, got %s", want, got)
 	case incomplRe.MatchString(msg):
 		m := incomplRe.FindStringSubmatch(msg)
+		if len(m[1]) > 40 {
+			return "needs a concrete value: it is only constrained, never set"
+		}
 		return fmt.Sprintf("needs a concrete value, got %s", m[1])
 	}
 	return msg

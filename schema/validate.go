@@ -34,6 +34,9 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 	src := Source{Pos: d.pos, Fields: d.fields}
 	tv := d.value.LookupPath(cue.ParsePath("type"))
 	if !tv.Exists() {
+		if err := d.value.Err(); err != nil {
+			return Resource{}, c.translate(err, src, "")
+		}
 		return Resource{}, Errors{errAt(src, "", "missing field \"type\": every resource names its type, one of %s", strings.Join(AllTypes(), ", "))}
 	}
 	t, err := tv.String()

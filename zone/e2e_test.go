@@ -231,7 +231,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	writeFile(t, filepath.Join(meshDir, "allow.yaml"), e2eAllow)
 
 	zone := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
-		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0")
+		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0")
 	apiAddr := zone.waitFor(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
 	zone.waitFor(t, `msg="xds listening"`, 30*time.Second)
 	zone.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
@@ -449,10 +449,13 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 
 	t.Run("MeshTrafficPermission deny then allow", func(t *testing.T) {
 		writeFile(t, filepath.Join(meshDir, "deny.yaml"), e2eDenyWeb)
-		eventually(t, 20*time.Second, "web denied", func() error {
-			code, _, err := get(ctx, client, viaWeb+"/")
-			if err == nil && code == 200 {
-				return fmt.Errorf("still 200")
+		// Each backend's Envoy applies the policy on its own: wait until
+		// requests (round-robin over both) are refused in a row.
+		eventually(t, 20*time.Second, "web denied by both backends", func() error {
+			for i := 0; i < 10; i++ {
+				if code, _, err := get(ctx, client, viaWeb+"/"); err == nil && code == 200 {
+					return fmt.Errorf("still 200")
+				}
 			}
 			return nil
 		})
@@ -475,10 +478,12 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if err := os.Remove(filepath.Join(meshDir, "deny.yaml")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "web allowed again", func() error {
-			code, body, err := get(ctx, client, viaWeb+"/")
-			if err != nil || code != 200 {
-				return fmt.Errorf("%d %q %v", code, body, err)
+		eventually(t, 20*time.Second, "web allowed again by both backends", func() error {
+			for i := 0; i < 10; i++ {
+				code, body, err := get(ctx, client, viaWeb+"/")
+				if err != nil || code != 200 {
+					return fmt.Errorf("%d %q %v", code, body, err)
+				}
 			}
 			return nil
 		})

@@ -153,6 +153,18 @@ func TestValidateSeveralPaths(t *testing.T) {
 	}
 }
 
+func TestValidateEmptyDirectoryWarns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "docs", "README.md"), "# not a mesh repo\n")
+	r := run(t, dir, "validate", "docs")
+	want := "docs: warning: no mesh resources found (looked for .yaml, .yml, .json and .cue files); is this the right path?\n" +
+		"0 resources in 0 files, 0 errors, 1 warning\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("exit %d, want 0 and\n%sgot\n%s", r.code, want, r.stdout)
+	}
+}
+
 func TestValidateCouldNotRun(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
