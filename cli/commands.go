@@ -13,5 +13,6 @@ func commands() []*cli.Command {
 		tokenCommand(),
 		getCommand(),
 		deleteCommand(),
+		demoCommand(),
 	}
 }

@@ -78,8 +78,8 @@ func (p *Planner) IngressPlan(ing schema.Resource) (*IngressPlan, error) {
 		for _, s := range svcs {
 			local += len(s.local)
 		}
-		if local == 0 {
-			continue
+		if local == 0 || mi == nil || mi.spec == nil {
+			continue // no instance, or a mesh the bundle does not (yet) define
 		}
 		if !mi.mtls() {
 			pl.Warnings = append(pl.Warnings, fmt.Sprintf("mesh %q has no mTLS: its services are not exposed to other zones (cross-zone traffic requires mTLS; enable mtls on the Mesh)", mesh))
@@ -165,7 +165,7 @@ func (p *Planner) CrossZoneWithoutMTLS() []string {
 	defer p.mu.Unlock()
 	var out []string
 	for mesh, svcs := range p.services {
-		if p.meshes[mesh].mtls() {
+		if mi := p.meshes[mesh]; mi == nil || mi.spec == nil || mi.mtls() {
 			continue
 		}
 		for _, s := range svcs {
