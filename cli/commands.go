@@ -7,6 +7,8 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		validateCommand(),
 		compileCommand(),
+		globalCommand(),
+		diffCommand(),
 		dpCommand(),
 		inspectCommand(),
 		zoneCommand(),

@@ -52,7 +52,8 @@ func dpCommand() *cli.Command {
 				Flags: append(append([]cli.Flag{}, common...),
 					&cli.StringFlag{Name: "envoy-binary", Usage: "Envoy `PATH` (default: envoy on PATH)"},
 					&cli.StringFlag{Name: "envoy-log-level", Value: "warning", Usage: "Envoy's --log-level"},
-					&cli.StringFlag{Name: "work-dir", Usage: "where the bootstrap is written (default: a temporary directory)"}),
+					&cli.StringFlag{Name: "work-dir", Usage: "where the bootstrap is written (default: a temporary directory)"},
+					&cli.DurationFlag{Name: "refresh", Value: 15 * time.Second, Usage: "re-register this often, so a restarted zone (whose registry is in memory) learns the dataplane again"}),
 				Action: dpRun,
 			},
 			{
@@ -281,23 +282,31 @@ func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label s
 	log.Info("envoy started", "pid", cmd.Process.Pid, "bootstrap", bpath)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return cli.Exit("dp run: envoy exited: "+err.Error(), ExitInvalid)
-		}
-		return nil
-	case <-ctx.Done():
-		// meshc got SIGINT/SIGTERM: forward it as SIGTERM and give Envoy time to drain.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+	refresh := time.NewTicker(max(c.Duration("refresh"), time.Second))
+	defer refresh.Stop()
+	for ctx.Err() == nil {
 		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		case err := <-done:
+			if err != nil {
+				return cli.Exit("dp run: envoy exited: "+err.Error(), ExitInvalid)
+			}
+			return nil
+		case <-refresh.C:
+			if err := s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil); err != nil && ctx.Err() == nil {
+				log.Warn("re-register failed; Envoy keeps its last config", "err", err)
+			}
+		case <-ctx.Done():
 		}
-		return nil
 	}
+	// meshc got SIGINT/SIGTERM: forward it as SIGTERM and give Envoy time to drain.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	return nil
 }
 
 func dpToken(c *cli.Context) error {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/meshc/meshc/api"
 	"github.com/meshc/meshc/dns"
 	"github.com/meshc/meshc/pki"
+	"github.com/meshc/meshc/reconciler"
 	"github.com/meshc/meshc/xds"
 	"github.com/meshc/meshc/zone"
 )
@@ -181,9 +184,30 @@ func startZone(ctx context.Context, f zoneFlags, log *slog.Logger) (*zoneRuntime
 	return z, nil
 }
 
-// standaloneFeed compiles and watches dir and feeds each new bundle to the agent.
+// standaloneFeed compiles and watches dir with a reconciler (fsnotify,
+// last-known-good persisted in the state dir, status at GET /bundle) and
+// feeds each new bundle to the agent.
 func (z *zoneRuntime) standaloneFeed(dir string) (func(context.Context) error, error) {
-	return dirFeed(dir, z.log, z.agent.SetBundle)
+	src, err := reconciler.NewDirSource(dir, 0)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := reconciler.New(reconciler.Options{Source: src, StateDir: filepath.Join(z.flags.stateDir, "bundle"), Log: z.log, Registry: z.api.Registry})
+	if err != nil {
+		return nil, err
+	}
+	z.api.Mux.HandleFunc("GET /bundle", func(w http.ResponseWriter, _ *http.Request) {
+		api.WriteJSON(w, http.StatusOK, rec.Status())
+	})
+	return func(ctx context.Context) error {
+		bundles := rec.Subscribe(ctx)
+		errc := make(chan error, 1)
+		go func() { errc <- rec.Run(ctx) }()
+		for b := range bundles {
+			z.agent.SetBundle(b)
+		}
+		return <-errc
+	}, nil
 }
 
 // run serves the API and xDS, runs the agent and the feeds until ctx is done

@@ -46,6 +46,7 @@ type Allocator struct {
 	cfg   AllocatorConfig
 	pools map[poolKey]*pool
 	last  compiler.VIPs
+	gen   uint64 // bumped whenever the allocation changes
 }
 
 type poolKey struct {
@@ -230,7 +231,15 @@ func (a *Allocator) Sync(meshes []MeshRequest) (compiler.VIPs, []error) {
 	}
 	a.pools = next
 	a.last = a.snapshot()
+	a.gen++
 	return a.last, errs
+}
+
+// Generation changes whenever the allocation does (a cheap "did Sync change anything").
+func (a *Allocator) Generation() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen
 }
 
 // VIPs returns the current allocation.

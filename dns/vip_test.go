@@ -3,6 +3,7 @@ package dns
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -197,5 +198,73 @@ func TestVIPv6AndCIDRChange(t *testing.T) {
 		if _, err := ParseCIDRs(bad); err == nil {
 			t.Errorf("ParseCIDRs(%q) accepted", bad)
 		}
+	}
+}
+
+// TestVIPChurnInvariants adds and removes services at random over simulated
+// hours in a small range, restarting the allocator now and then, and checks
+// after every step: no address is held by two services, a service keeps its
+// address while it exists, and a freed address goes to no other service
+// within the grace period.
+func TestVIPChurnInvariants(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vips.json")
+	c := &clock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	a := newAlloc(t, path, c)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const cidr = "10.50.0.0/26" // 62 usable addresses for up to 40 names
+	live := map[string]netip.Addr{}
+	freedAt := map[netip.Addr]struct {
+		by string
+		at time.Time
+	}{}
+	for step := 0; step < 400; step++ {
+		c.t = c.t.Add(time.Duration(rng.IntN(20)) * time.Minute)
+		names := map[string]bool{}
+		for n := range live {
+			names[n] = true
+		}
+		for i := 0; i < 3; i++ {
+			n := fmt.Sprintf("svc-%d", rng.IntN(40))
+			names[n] = !names[n] // toggle: add or remove
+		}
+		var list []string
+		for n, on := range names {
+			if on {
+				list = append(list, n)
+			}
+		}
+		if step%50 == 49 {
+			a = newAlloc(t, path, c) // restart
+		}
+		v, errs := a.Sync([]MeshRequest{req(cidr, svcs("m", list...))})
+		for _, err := range errs {
+			var ex *ExhaustedError
+			if !errors.As(err, &ex) {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		}
+		got := v["m"].Services
+		owners := map[netip.Addr]string{}
+		for n, addr := range got {
+			if o, dup := owners[addr]; dup {
+				t.Fatalf("step %d: %s held by %s and %s", step, addr, o, n)
+			}
+			owners[addr] = n
+			if old, ok := live[n]; ok && old != addr {
+				t.Fatalf("step %d: %s moved %s → %s while it existed", step, n, old, addr)
+			}
+			if f, ok := freedAt[addr]; ok && f.by != n && c.t.Sub(f.at) < DefaultVIPGrace {
+				t.Fatalf("step %d: %s got %s, freed by %s only %v ago", step, n, addr, f.by, c.t.Sub(f.at))
+			}
+		}
+		for n, addr := range live {
+			if _, still := got[n]; !still {
+				freedAt[addr] = struct {
+					by string
+					at time.Time
+				}{n, c.t}
+			}
+		}
+		live = got
 	}
 }

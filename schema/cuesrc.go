@@ -99,9 +99,7 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 			errs = append(errs, Errorf(pos, "%s is not a resource: want a struct with type, name and the resource's fields", label))
 			return
 		}
-		fields := map[string]Pos{}
-		valueFields(ev, "", fields, 0)
-		r, e := c.validate(doc{file: pos.File, pos: pos, value: ev, fields: fields, label: label})
+		r, e := c.validate(doc{file: pos.File, pos: pos, value: ev, label: label, isCUE: true})
 		if len(e) > 0 {
 			errs = append(errs, e...)
 			return

@@ -38,13 +38,16 @@ func DecodeResource(name string, data []byte) (r Resource, errs Errors) {
 		if !isNull(x) {
 			exprs = append(exprs, x)
 		}
+		if len(exprs) > 1 {
+			break // no need to parse the rest of a body that is already wrong
+		}
 	}
 	switch len(exprs) {
 	case 0:
 		return Resource{}, Errors{Errorf(Pos{File: name}, "empty body: want one resource")}
 	case 1:
 	default:
-		return Resource{}, Errors{Errorf(toPos(exprs[1].Pos()), "more than one resource: want exactly one (found %d documents)", len(exprs))}
+		return Resource{}, Errors{Errorf(toPos(exprs[1].Pos()), "more than one resource: want exactly one document")}
 	}
 	c := acquire()
 	rs, errs := loadExprs(c, name, exprs, "body")

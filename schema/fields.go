@@ -97,3 +97,74 @@ func fieldPos(v cue.Value) token.Pos {
 	}
 	return token.NoPos
 }
+
+// exportCUE converts a valid, concrete CUE value to Go data in the same walk
+// that records where the user wrote each field: cheaper than MarshalJSON
+// plus a separate walk, each of which sorts every struct's fields. ok is
+// false for anything but strings, numbers, bools, null, structs and lists.
+func exportCUE(v cue.Value, prefix string, m map[string]Pos, depth int) (any, bool) {
+	if depth > 64 {
+		return nil, false
+	}
+	v, _ = v.Default()
+	switch v.Kind() {
+	case cue.StructKind:
+		it, err := v.Fields()
+		if err != nil {
+			return nil, false
+		}
+		out := map[string]any{}
+		for it.Next() {
+			sel := it.Selector()
+			if !sel.IsString() {
+				return nil, false
+			}
+			name := sel.Unquoted()
+			p := joinKey(prefix, name)
+			fv := it.Value()
+			if pos := fieldPos(fv); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
+			x, ok := exportCUE(fv, p, m, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out[name] = x
+		}
+		return out, true
+	case cue.ListKind:
+		it, err := v.List()
+		if err != nil {
+			return nil, false
+		}
+		out := []any{}
+		for i := 0; it.Next(); i++ {
+			p := prefix + "[" + strconv.Itoa(i) + "]"
+			ev := it.Value()
+			if pos := fieldPos(ev); pos.IsValid() {
+				m[p] = toPos(pos)
+			}
+			x, ok := exportCUE(ev, p, m, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, x)
+		}
+		return out, true
+	case cue.StringKind:
+		s, err := v.String()
+		return s, err == nil
+	case cue.IntKind:
+		i, err := v.Int64()
+		return i, err == nil
+	case cue.FloatKind:
+		f, err := v.Float64()
+		return f, err == nil
+	case cue.BoolKind:
+		b, err := v.Bool()
+		return b, err == nil
+	case cue.NullKind:
+		return nil, true
+	}
+	return nil, false
+}

@@ -104,4 +104,45 @@ spec:
 	if n < 50 {
 		t.Fatalf("compared only %d resources", n)
 	}
+
+	// CUE packages: the walk in exportCUE against MarshalJSON.
+	cueDirs := map[string][]cueFile{
+		"inline": {{name: "inline/a.cue", data: []byte(`package a
+import "meshc.dev/schema"
+#route: schema.#MeshHTTPRoute & {mesh: "m1", spec: to: [{targetRef: {kind: "MeshService", name: "b"}, rules: [{matches: [{headers: [{name: "x"}]}], default: backendRefs: [{name: "b"}, {name: "c", weight: 3}]}]}]}
+resources: {
+	r1: #route & {name: "r1"}
+	m: {type: "Mesh", name: "m1", mtls: {enabledBackend: "a", backends: [{name: "a", type: "builtin"}]}}
+	e: {type: "ExternalService", name: "e", mesh: "m1", tags: "kuma.io/service": "e", networking: {address: "e.x:443", tls: {}}}
+	z: schema.#Zone & {name: "z", enabled: false}
+	cb: {type: "MeshCircuitBreaker", name: "cb", mesh: "m1", spec: to: [{targetRef: kind: "Mesh", default: outlierDetection: interval: "1s"}]}
+}
+`)}},
+	}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ".cue" {
+			b, _ := os.ReadFile(p)
+			cueDirs[filepath.Dir(p)] = append(cueDirs[filepath.Dir(p)], cueFile{name: p, data: b})
+		}
+		return nil
+	})
+	m := 0
+	for d, files := range cueDirs {
+		a, errsA := loadCUEDir(fast, d, files)
+		b, errsB := loadCUEDir(slow, d, files)
+		if len(errsA) > 0 || len(errsB) > 0 || len(a) != len(b) {
+			t.Fatalf("%s: errors %v / %v", d, errsA, errsB)
+		}
+		for i := range a {
+			ja, _ := json.Marshal(a[i])
+			jb, _ := json.Marshal(b[i])
+			if string(ja) != string(jb) {
+				t.Errorf("%s: %s\nGo decode: %s\nCUE export: %s", d, a[i].Key(), ja, jb)
+			}
+			m++
+		}
+	}
+	if m < 10 {
+		t.Fatalf("compared only %d CUE resources", m)
+	}
 }

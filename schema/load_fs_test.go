@@ -289,7 +289,7 @@ func TestDecodeResource(t *testing.T) {
 	}
 	for body, want := range map[string]string{
 		"": "body: empty body: want one resource",
-		"type: Zone\nname: a\n---\ntype: Zone\nname: b\n": "body:4:1: more than one resource: want exactly one (found 2 documents)",
+		"type: Zone\nname: a\n---\ntype: Zone\nname: b\n": "body:4:1: more than one resource: want exactly one document",
 		`{"type": "Zone", "name": "a", "x": 1}`:           `body:1:31: x: unknown field "x"; allowed here: enabled, name, type`,
 		`{"type": "Zone", "name": `:                       "body:1: YAML/JSON syntax error:",
 		"[1, 2]":                                          "body:1:1: body is not a resource",

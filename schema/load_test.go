@@ -113,6 +113,8 @@ spec:
 			}},
 		{"external service address", "e.yaml", "type: ExternalService\nname: e\nmesh: m\ntags: {kuma.io/service: httpbin}\nnetworking: {address: httpbin.org}\n",
 			[]string{`repo/e.yaml:5:23: networking.address: invalid value "httpbin.org": must be host:port`}},
+		{"alias bomb", "m.yaml", "type: Zone\nname: z\na: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n",
+			[]string{"repo/m.yaml:3: YAML syntax error: aliases expand to more than 50000 nodes"}},
 		{"not a mapping", "m.yaml", "- type: Mesh\n",
 			[]string{"repo/m.yaml:1:1: YAML document is not a resource: want a mapping"}},
 		{"json array of non-objects", "m.json", `[1]`,

@@ -25,14 +25,27 @@ type doc struct {
 	// syntax is the document's own tree when it is plain data (YAML, JSON),
 	// decoded without a CUE export once valid.
 	syntax ast.Expr
+	isCUE  bool // from a CUE package: fields are found by walking the value
 }
 
 // validate unifies d with the closed definition of its type, reports every
 // problem at the user's position, and on success decodes the defaulted value
 // into a Resource.
 func (c *compiled) validate(d doc) (Resource, Errors) {
+	// A CUE resource's field positions are computed only for error
+	// reports (lazy); a valid one gets them from exportCUE in the same walk
+	// that decodes it.
 	src := Source{Pos: d.pos, Fields: d.fields}
+	lazy := func() {
+		if d.isCUE && src.Fields == nil {
+			src.Fields = map[string]Pos{}
+			valueFields(d.value, "", src.Fields, 0)
+		}
+	}
 	tv := d.value.LookupPath(cue.ParsePath("type"))
+	if !tv.Exists() || tv.Err() != nil {
+		lazy()
+	}
 	if !tv.Exists() {
 		if err := d.value.Err(); err != nil {
 			return Resource{}, c.translate(err, src, "")
@@ -41,15 +54,18 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 	}
 	t, err := tv.String()
 	if err != nil {
+		lazy()
 		return Resource{}, Errors{errAt(src, "type", "field \"type\" must be a string naming the resource type, one of %s", strings.Join(AllTypes(), ", "))}
 	}
 	def, ok := c.defs[t]
 	if !ok {
+		lazy()
 		return Resource{}, Errors{errAt(src, "type", "unknown type %q: want one of %s", t, strings.Join(AllTypes(), ", "))}
 	}
 	c.uses++
 	u := def.Unify(d.value)
 	if err := u.Validate(cue.Concrete(true)); err != nil {
+		lazy()
 		var raws []rawError
 		collectErrors(u, def, "", nil, &raws, 0)
 		var errs Errors
@@ -77,6 +93,20 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 			}
 		}
 	}
+	if d.isCUE && !c.exportOnly {
+		fields := map[string]Pos{}
+		if data, ok := exportCUE(u, "", fields, 0); ok {
+			if m, ok := data.(map[string]any); ok {
+				r, err := decodeGo(t, m)
+				if err != nil {
+					return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
+				}
+				r.Source = Source{Pos: d.pos, Fields: fields}
+				return r, nil
+			}
+		}
+	}
+	lazy()
 	b, err := u.MarshalJSON()
 	if err != nil {
 		return Resource{}, c.translate(err, src, t)

@@ -18,9 +18,11 @@ import (
 // maxBody caps an API request body.
 const maxBody = 1 << 20
 
-// dataplaneView is how GET shows a dataplane: the resource and its xDS status.
+// dataplaneView is how GET shows a registered proxy: its zone and resource
+// (the shape the global's inventory uses too) and its xDS status.
 type dataplaneView struct {
-	Dataplane  schema.Resource `json:"dataplane"`
+	Zone       string          `json:"zone"`
+	Resource   schema.Resource `json:"resource"`
 	Online     bool            `json:"online"`
 	Connected  *time.Time      `json:"lastConnected,omitempty"`
 	Disconnect *time.Time      `json:"lastDisconnected,omitempty"`
@@ -28,8 +30,8 @@ type dataplaneView struct {
 	ModifiedAt time.Time       `json:"modifiedAt"`
 }
 
-func viewOf(e store.Entry) dataplaneView {
-	v := dataplaneView{Dataplane: e.Resource, Online: e.Status.Online, Generation: e.Generation, ModifiedAt: e.ModifiedAt}
+func (a *Agent) viewOf(e store.Entry) dataplaneView {
+	v := dataplaneView{Zone: a.opts.Zone, Resource: e.Resource, Online: e.Status.Online, Generation: e.Generation, ModifiedAt: e.ModifiedAt}
 	if !e.Status.ConnectedAt.IsZero() {
 		t := e.Status.ConnectedAt
 		v.Connected = &t
@@ -113,7 +115,7 @@ func (a *Agent) listDataplanes(w http.ResponseWriter, r *http.Request) {
 	es := a.reg.List(schema.TypeDataplane, mesh)
 	items := make([]dataplaneView, len(es))
 	for i := range es {
-		items[i] = viewOf(es[i])
+		items[i] = a.viewOf(es[i])
 	}
 	api.WriteJSON(w, http.StatusOK, listBody[dataplaneView]{Total: len(items), Items: items})
 }
@@ -125,7 +127,7 @@ func (a *Agent) getDataplane(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusNotFound, "dataplane not found", fmt.Sprintf("no dataplane %q in mesh %q at zone %q", k.Name, k.Mesh, a.opts.Zone))
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, viewOf(e))
+	api.WriteJSON(w, http.StatusOK, a.viewOf(e))
 }
 
 func (a *Agent) getDataplaneXDS(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +193,11 @@ func (a *Agent) put(w http.ResponseWriter, res schema.Resource) {
 func (a *Agent) listOf(t string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		es := a.reg.List(t, "")
-		api.WriteJSON(w, http.StatusOK, listBody[store.Entry]{Total: len(es), Items: nonNil(es)})
+		items := make([]dataplaneView, len(es))
+		for i := range es {
+			items[i] = a.viewOf(es[i])
+		}
+		api.WriteJSON(w, http.StatusOK, listBody[dataplaneView]{Total: len(items), Items: items})
 	}
 }
 

@@ -230,11 +230,17 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	writeFile(t, filepath.Join(meshDir, "mesh.yaml"), e2eMesh)
 	writeFile(t, filepath.Join(meshDir, "allow.yaml"), e2eAllow)
 
-	zone := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
-		"--state-dir", filepath.Join(root, "state"), "--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0")
-	apiAddr := zone.waitFor(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
-	zone.waitFor(t, `msg="xds listening"`, 30*time.Second)
-	zone.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
+	// Fixed ports so the zone can be restarted where its dataplanes expect it.
+	apiAddr, xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startZone := func() *proc {
+		z := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
+			"--state-dir", filepath.Join(root, "state"), "--api-addr", apiAddr, "--xds-addr", xdsAddr, "--dns-addr", "127.0.0.1:0")
+		z.waitFor(t, `msg="api listening"`, 30*time.Second)
+		z.waitFor(t, `msg="xds listening"`, 30*time.Second)
+		z.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
+		return z
+	}
+	zone := startZone()
 	cp := "http://" + apiAddr
 
 	v1, v2 := startBackend(t, "v1"), startBackend(t, "v2")
@@ -252,7 +258,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		writeFile(t, tokFile, tokOut)
 		admin := freePort(t)
 		p := start(t, "dp "+name, "dp", "run", "--cp", cp, "--dataplane", dpFile, "--token-file", tokFile,
-			"--envoy-binary", envoy, "--admin-addr", fmt.Sprintf("127.0.0.1:%d", admin), "--work-dir", root)
+			"--envoy-binary", envoy, "--admin-addr", fmt.Sprintf("127.0.0.1:%d", admin), "--work-dir", root, "--refresh", "1s")
 		p.waitFor(t, `dataplane registered`, 20*time.Second)
 		procs[name] = p
 		return admin
@@ -290,7 +296,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 							Tags map[string]string `json:"tags"`
 						} `json:"inbound"`
 					} `json:"networking"`
-				} `json:"dataplane"`
+				} `json:"resource"`
 			} `json:"items"`
 		}
 		eventually(t, 10*time.Second, "3 online dataplanes", func() error {
@@ -327,6 +333,9 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		}
 		if out, err := execOut(envoy, "--mode", "validate", "--disable-hot-restart", "-c", bpath); err != nil {
 			t.Errorf("envoy rejects dp bootstrap's output: %v\n%s", err, out)
+		}
+		if out, err := execOut(meshcBin, "get", "dataplanes", "--cp", cp); err != nil || !strings.Contains(out, "web-1") || !strings.Contains(out, "zone-1") {
+			t.Errorf("meshc get dataplanes against the zone: %v\n%s", err, out)
 		}
 		out, err := execOut(meshcBin, "inspect", "dataplane", "--cp", cp, "default/web-1")
 		if err != nil || !strings.Contains(out, "outbound") || !strings.Contains(out, "spiffe://default/backend") {
@@ -516,6 +525,45 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		}
 	})
 
+	t.Run("an invalid edit changes nothing", func(t *testing.T) {
+		var before struct {
+			Version string `json:"version"`
+		}
+		if err := getJSON(cp+"/bundle", &before); err != nil || before.Version == "" {
+			t.Fatalf("GET /bundle: %v %+v", err, before)
+		}
+		bad := filepath.Join(meshDir, "bad.yaml")
+		writeFile(t, bad, "type: MeshTimeout\nname: bad\nmesh: default\nspec:\n  targetRef:\n    kind: Nope\n")
+		eventually(t, 20*time.Second, "GET /bundle reports bad.yaml", func() error {
+			var st struct {
+				Version string `json:"version"`
+				Errors  []struct {
+					Pos struct {
+						File string `json:"file"`
+					} `json:"pos"`
+				} `json:"errors"`
+			}
+			if err := getJSON(cp+"/bundle", &st); err != nil {
+				return err
+			}
+			if len(st.Errors) == 0 || !strings.HasSuffix(st.Errors[0].Pos.File, "bad.yaml") {
+				return fmt.Errorf("errors %+v", st.Errors)
+			}
+			if st.Version != before.Version {
+				return fmt.Errorf("the bundle changed to %s", st.Version)
+			}
+			return nil
+		})
+		for i := 0; i < 10; i++ {
+			if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
+				t.Fatalf("traffic with an invalid edit pending: %d %q %v", code, body, err)
+			}
+		}
+		if err := os.Remove(bad); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("workload certificate rotates over SDS", func(t *testing.T) {
 		// The mesh gives workload certificates 20s; the zone reissues at
 		// half-life and web's Envoy picks the new one up over SDS.
@@ -528,6 +576,49 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
 			t.Fatalf("after rotation: %d %q %v", code, body, err)
 		}
+	})
+
+	t.Run("zone restart: traffic continues, dataplanes rejoin", func(t *testing.T) {
+		zone.stop(t)
+		// Envoy keeps its last config while the zone is down.
+		for i := 0; i < 20; i++ {
+			if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
+				t.Fatalf("with the zone down: %d %q %v", code, body, err)
+			}
+		}
+		zone = startZone()
+		// The restarted zone has the same CA, token key and TLS certificate
+		// (state dir); dp run re-registers (--refresh) and Envoys reconnect.
+		eventually(t, 30*time.Second, "3 dataplanes online again", func() error {
+			var list struct {
+				Items []struct {
+					Online bool `json:"online"`
+				} `json:"items"`
+			}
+			if err := getJSON(cp+"/meshes/default/dataplanes", &list); err != nil {
+				return err
+			}
+			online := 0
+			for _, it := range list.Items {
+				if it.Online {
+					online++
+				}
+			}
+			if online != 3 {
+				return fmt.Errorf("%d of %d online", online, len(list.Items))
+			}
+			return nil
+		})
+		if strings.Contains(zone.output(), "mesh CA generated") {
+			t.Error("the restarted zone generated a new mesh CA instead of loading the persisted one")
+		}
+		eventually(t, 20*time.Second, "traffic through the restarted zone's config", func() error {
+			code, body, err := get(ctx, client, viaWeb+"/")
+			if err != nil || code != 200 {
+				return fmt.Errorf("%d %q %v", code, body, err)
+			}
+			return nil
+		})
 	})
 
 	t.Run("dp run deregisters on SIGTERM", func(t *testing.T) {

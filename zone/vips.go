@@ -9,7 +9,9 @@ import (
 // it gets the zone's whole view, allocates VIPs, updates the `.mesh` DNS
 // records, and returns each mesh's VIP listeners for the proxies' plans.
 type Discovery interface {
-	Update(b *compiler.Bundle, dataplanes, ingresses []schema.Resource) map[string][]compiler.VIPListener
+	// Update returns each mesh's VIP listeners; changed is false when they are
+	// the same as the previous call's.
+	Update(b *compiler.Bundle, dataplanes, ingresses []schema.Resource) (listeners map[string][]compiler.VIPListener, changed bool)
 }
 
 // updateVIPs refreshes VIPs and DNS from the applied bundle, the registry and
@@ -24,7 +26,11 @@ func (a *Agent) updateVIPs(affected map[compiler.ProxyKey]struct{}) {
 	ing := a.ingresses
 	a.mu.Unlock()
 	dps := a.reg.Resources(schema.TypeDataplane)
-	for _, k := range a.planner.SetVIPs(d.Update(b, dps, ing)) {
+	vips, changed := d.Update(b, dps, ing)
+	if !changed {
+		return
+	}
+	for _, k := range a.planner.SetVIPs(vips) {
 		affected[k] = struct{}{}
 	}
 }

@@ -1,0 +1,52 @@
+package dns
+
+import (
+	"net/netip"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/meshc/meshc/compiler"
+	"github.com/meshc/meshc/schema"
+)
+
+func TestDiscoveryUpdateReportsChanges(t *testing.T) {
+	b := &compiler.Bundle{Resources: []schema.Resource{
+		{Type: schema.TypeMesh, Name: "a", Spec: &schema.MeshSpec{}},
+		{Type: schema.TypeMesh, Name: "b", Spec: &schema.MeshSpec{}},
+	}}
+	dp := func(mesh, name, addr, svc string, port int) schema.Resource {
+		return schema.Resource{Type: schema.TypeDataplane, Mesh: mesh, Name: name, Spec: &schema.DataplaneSpec{Networking: schema.DataplaneNetworking{
+			Address: addr, Inbound: []schema.Inbound{{Port: port, Tags: map[string]string{schema.TagService: svc}}}}}}
+	}
+	alloc, _ := NewAllocator(AllocatorConfig{})
+	srv := newServer(Config{Log: quietLog()})
+	d := &Discovery{Alloc: alloc, Server: srv, Log: quietLog()}
+	dps := []schema.Resource{dp("a", "x", "10.0.0.1", "backend", 8080)}
+	if _, changed := d.Update(b, dps, nil); !changed {
+		t.Fatal("first update: not changed")
+	}
+	if _, changed := d.Update(b, dps, nil); changed {
+		t.Error("same input: changed")
+	}
+	// another instance of the same service on the same port: VIPs unchanged, but its address is new
+	dps = append(dps, dp("a", "y", "10.0.0.2", "backend", 8080))
+	if _, changed := d.Update(b, dps, nil); !changed {
+		t.Error("a new dataplane address: not changed (DNS would not know its mesh)")
+	}
+	q := query("backend.mesh.", mdns.TypeA)
+	if m, _ := srv.answer(q, "", netipMust("10.0.0.2"), true); len(m.Answer) != 1 {
+		t.Errorf("client at the new dataplane's address: %v", m)
+	}
+	if m, _ := srv.answer(q, "", netipMust("10.0.0.9"), true); m.Rcode != mdns.RcodeRefused {
+		t.Errorf("unknown client with two meshes: %s, want REFUSED", mdns.RcodeToString[m.Rcode])
+	}
+	// a new port: new listeners
+	dps = append(dps, dp("a", "z", "10.0.0.3", "backend", 9090))
+	ls, changed := d.Update(b, dps, nil)
+	if !changed || len(ls["a"]) != 3 {
+		t.Errorf("new port: changed=%v listeners=%v, want VIP:80, :8080, :9090", changed, ls["a"])
+	}
+}
+
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
