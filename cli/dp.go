@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,7 +54,8 @@ func dpCommand() *cli.Command {
 					&cli.StringFlag{Name: "envoy-binary", Usage: "Envoy `PATH` (default: envoy on PATH)"},
 					&cli.StringFlag{Name: "envoy-log-level", Value: "warning", Usage: "Envoy's --log-level"},
 					&cli.StringFlag{Name: "work-dir", Usage: "where the bootstrap is written (default: a temporary directory)"},
-					&cli.DurationFlag{Name: "refresh", Value: 15 * time.Second, Usage: "re-register this often, so a restarted zone (whose registry is in memory) learns the dataplane again"}),
+					&cli.DurationFlag{Name: "refresh", Value: 15 * time.Second, Usage: "re-register this often, so a restarted zone (whose registry is in memory) learns the dataplane again"},
+					&cli.DurationFlag{Name: "drain-time", Value: time.Second, Usage: "on stop: time between deregistering and stopping Envoy, for peers to stop sending to it"}),
 				Action: dpRun,
 			},
 			{
@@ -239,7 +241,7 @@ func dpRun(c *cli.Context) error {
 		return cli.Exit("dp run: register: "+err.Error(), ExitNoRun)
 	}
 	log.Info("dataplane registered", "mesh", s.mesh, "name", s.name, "cp", s.cp.String())
-	defer func() {
+	leave := sync.OnceFunc(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := s.call(dctx, http.MethodDelete, "/meshes/"+s.mesh+"/dataplanes/"+s.name, nil, nil); err != nil {
@@ -247,19 +249,26 @@ func dpRun(c *cli.Context) error {
 		} else {
 			log.Info("dataplane deregistered", "mesh", s.mesh, "name", s.name)
 		}
-	}()
+	})
+	defer leave()
 	js, err := s.bootstrap(ctx, c)
 	if err != nil {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
 	printOutbounds(ctx, c.App.ErrWriter, s)
-	return runEnvoy(c, log, envoy, js, s.mesh+"-"+s.name)
+	return runEnvoy(c, log, envoy, js, s.mesh+"-"+s.name, func(ctx context.Context) error {
+		return s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil)
+	}, leave)
 }
 
 // runEnvoy writes the bootstrap js into --work-dir (or a temporary directory)
 // and runs Envoy with it until Envoy exits or meshc is told to stop (then
-// Envoy gets SIGTERM and time to drain).
-func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label string) error {
+// Envoy gets SIGTERM and time to drain). Every --refresh it calls register
+// again (the zone may have restarted and forgotten the proxy). On a stop it
+// first calls leave (deregister), so the zone removes the proxy from its
+// peers' endpoints, waits --drain-time for that to reach them, and only
+// then stops Envoy: in-flight and new requests are not sent to a dead proxy.
+func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label string, register func(context.Context) error, leave func()) error {
 	ctx := c.Context
 	var err error
 	dir := c.String("work-dir")
@@ -292,13 +301,20 @@ func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label s
 			}
 			return nil
 		case <-refresh.C:
-			if err := s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil); err != nil && ctx.Err() == nil {
+			if err := register(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("re-register failed; Envoy keeps its last config", "err", err)
 			}
 		case <-ctx.Done():
 		}
 	}
-	// meshc got SIGINT/SIGTERM: forward it as SIGTERM and give Envoy time to drain.
+	// meshc got SIGINT/SIGTERM: deregister, let peers drop this proxy, then
+	// forward SIGTERM and give Envoy time to drain.
+	leave()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(c.Duration("drain-time")):
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:

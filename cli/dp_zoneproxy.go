@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -28,7 +29,9 @@ func zoneProxyFlags() []cli.Flag {
 	}
 }
 
-func isZoneProxy(c *cli.Context) bool { return c.String("type") != "" && c.String("type") != "dataplane" }
+func isZoneProxy(c *cli.Context) bool {
+	return c.String("type") != "" && c.String("type") != "dataplane"
+}
 
 // zoneProxySpec is the zone ingress `dp` registers and runs.
 type zoneProxySpec struct {
@@ -133,7 +136,7 @@ func zoneProxyRun(c *cli.Context, log *slog.Logger) error {
 		return cli.Exit("dp run: register: "+err.Error(), ExitNoRun)
 	}
 	log.Info("zone ingress registered", "name", z.dp.name, "cp", z.dp.cp.String())
-	defer func() {
+	leave := sync.OnceFunc(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := z.dp.call(dctx, http.MethodDelete, path, nil, nil); err != nil {
@@ -141,10 +144,13 @@ func zoneProxyRun(c *cli.Context, log *slog.Logger) error {
 		} else {
 			log.Info("zone ingress deregistered", "name", z.dp.name)
 		}
-	}()
+	})
+	defer leave()
 	js, err := z.bootstrap(c.Context, c)
 	if err != nil {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
-	return runEnvoy(c, log, envoy, js, "ingress-"+z.dp.name)
+	return runEnvoy(c, log, envoy, js, "ingress-"+z.dp.name, func(ctx context.Context) error {
+		return z.dp.call(ctx, http.MethodPut, path, z.body, nil)
+	}, leave)
 }
