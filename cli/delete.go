@@ -22,17 +22,18 @@ func deleteCommand() *cli.Command {
 			ArgsUsage: "NAME",
 			Flags:     []cli.Flag{cpFlag()},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return cli.Exit("delete zone: give one zone NAME", ExitNoRun)
+				args, err := positionalArgs(c)
+				if err != nil || len(args) != 1 {
+					return cli.Exit("delete zone: give one zone NAME (e.g. `meshc delete zone zone-b --cp http://GLOBAL:5681`)", ExitNoRun)
 				}
 				cp, err := parseCP(c)
 				if err != nil {
 					return cli.Exit("delete zone: "+err.Error(), ExitNoRun)
 				}
-				if err := apiCall(c.Context, http.MethodDelete, cp, "/zones/"+url.PathEscape(c.Args().First()), nil); err != nil {
+				if err := apiCall(c.Context, http.MethodDelete, cp, "/zones/"+url.PathEscape(args[0]), nil); err != nil {
 					return cli.Exit("delete zone: "+err.Error(), ExitInvalid)
 				}
-				c.App.Writer.Write([]byte("zone " + c.Args().First() + " deleted\n"))
+				fmt.Fprintf(c.App.Writer, "zone %s deleted\n", args[0])
 				return nil
 			},
 		}},

@@ -25,7 +25,7 @@ func globalCommand() *cli.Command {
 --poll and whenever POST /hooks/git is called, validates and compiles each new commit, and
 serves the last good bundle. GET /bundle shows the bundle in force, the last attempt and its
 errors, and Flux-style conditions. With --dir, a local directory is watched instead.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "git", Usage: "Git remote `URL` holding the mesh definitions"},
 			&cli.StringFlag{Name: "ref", Value: "main", Usage: "branch or tag to follow"},
 			&cli.StringFlag{Name: "path", Usage: "sub-`DIR` of the repository holding the definitions"},
@@ -40,7 +40,7 @@ errors, and Flux-style conditions. With --dir, a local directory is watched inst
 			&cli.StringFlag{Name: "ssh-key-file", Usage: "private key `FILE` for an ssh remote"},
 			&cli.StringFlag{Name: "ssh-known-hosts", Usage: "known_hosts `FILE` for an ssh remote (default ~/.ssh/known_hosts)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		},
+		}, kdsGlobalFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := globalConfigFrom(c)
 			if err != nil {
@@ -63,6 +63,7 @@ type globalConfig struct {
 	StateDir          string
 	APIAddr           string
 	Auth              reconciler.GitAuth
+	KDS               kdsGlobalConfig
 	Log               *slog.Logger
 }
 
@@ -72,6 +73,7 @@ func globalConfigFrom(c *cli.Context) (globalConfig, error) {
 		Dir: c.String("dir"), StateDir: c.String("state-dir"), APIAddr: c.String("api-addr"),
 		Auth: reconciler.GitAuth{Username: c.String("git-username"), SSHKeyFile: c.String("ssh-key-file"),
 			KnownHostsFile: c.String("ssh-known-hosts")},
+		KDS: kdsGlobalConfigFrom(c),
 	}
 	if (cfg.GitURL == "") == (cfg.Dir == "") {
 		return cfg, errors.New("give exactly one of --git URL or --dir DIR")
@@ -182,8 +184,12 @@ func runGlobal(ctx context.Context, cfg globalConfig) error {
 		return err
 	}
 	defer g.close()
-	// Further servers of the global are added to g.run here, e.g. the KDS
-	// server (--kds-addr), which follows g.rec.Current / g.rec.Subscribe.
+	// Further servers of the global are added to g.run here.
+	serveKDS, err := newKDSGlobal(cfg.KDS, cfg.StateDir, g.rec, g.api, cfg.Log)
+	if err != nil {
+		return err
+	}
+	g.run = append(g.run, serveKDS)
 	return g.serve(ctx)
 }
 

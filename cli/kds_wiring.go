@@ -30,10 +30,20 @@ func kdsGlobalFlags() []cli.Flag {
 	}
 }
 
+// kdsGlobalConfig is what the KDS flags of `meshc global` say.
+type kdsGlobalConfig struct {
+	Addr, CertFile, KeyFile string
+	SANs                    []string
+}
+
+func kdsGlobalConfigFrom(c *cli.Context) kdsGlobalConfig {
+	return kdsGlobalConfig{Addr: c.String("kds-addr"), CertFile: c.String("kds-tls-cert"), KeyFile: c.String("kds-tls-key"), SANs: c.StringSlice("kds-tls-san")}
+}
+
 // newKDSGlobal binds the global's KDS server and registers its zone API and
 // metrics on srv; the returned function serves KDS until ctx ends. Its state
-// (token signing key, mesh CAs, self-signed TLS) lives in stateDir.
-func newKDSGlobal(c *cli.Context, stateDir string, bundles kds.BundleSource, srv *api.Server, log *slog.Logger) (func(context.Context) error, error) {
+// (token signing key, mesh CAs, self-signed TLS, zone registry) lives in stateDir.
+func newKDSGlobal(cfg kdsGlobalConfig, stateDir string, bundles kds.BundleSource, srv *api.Server, log *slog.Logger) (func(context.Context) error, error) {
 	if stateDir == "" {
 		stateDir = defaultGlobalStateDir
 		log.Warn("no --state-dir: KDS keeps its token key, mesh CAs and TLS certificate in " + stateDir)
@@ -45,13 +55,13 @@ func newKDSGlobal(c *cli.Context, stateDir string, bundles kds.BundleSource, srv
 	if created {
 		log.Info("created the zone token signing key", "file", stateDir+"/"+token.KeyFile)
 	}
-	creds, err := kds.ServerCredentials(c.String("kds-tls-cert"), c.String("kds-tls-key"), stateDir, c.StringSlice("kds-tls-san"), time.Now())
+	creds, err := kds.ServerCredentials(cfg.CertFile, cfg.KeyFile, stateDir, cfg.SANs, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", c.String("kds-addr"))
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("kds: listen %s: %w (choose another --kds-addr)", c.String("kds-addr"), err)
+		return nil, fmt.Errorf("kds: listen %s: %w (choose another --kds-addr)", cfg.Addr, err)
 	}
 	ks := kds.NewServer(kds.ServerOptions{Bundles: bundles, CAs: kds.FileCAs{Dir: stateDir}, Tokens: iss, Log: log, StateDir: stateDir})
 	if err := ks.RegisterMetrics(srv.Registry); err != nil {

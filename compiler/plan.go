@@ -125,6 +125,9 @@ type InboundPlan struct {
 	Permissions *Permissions `json:"permissions"`
 	// Timeout is the merged MeshTimeout `from` default (nil: none).
 	Timeout *schema.TimeoutConf `json:"timeout,omitempty"`
+	// Hash identifies everything but the address: instances of a service
+	// with equal hashes get the same inbound filter chain.
+	Hash string `json:"hash"`
 }
 
 // Permissions are the resolved MeshTrafficPermission rules of one inbound.
@@ -285,7 +288,10 @@ type ClusterPlan struct {
 // EndpointSet is the endpoints of one cluster, sorted (priority, locality, address, port).
 type EndpointSet struct {
 	Endpoints []Endpoint `json:"endpoints"`
-	Hash      string     `json:"hash"`
+	// Hostnames is true when some address is a DNS name (an ingress
+	// advertised by name), not an IP.
+	Hostnames bool   `json:"hostnames,omitempty"`
+	Hash      string `json:"hash"`
 }
 
 // Endpoint is one instance (local) or one remote zone's ingress.

@@ -1,8 +1,11 @@
 package compiler
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/meshc/meshc/schema"
 )
@@ -20,7 +23,8 @@ func selectFor(mi *meshIndex, inbounds []schema.Inbound) selection {
 		sel.sig = "no-mesh"
 		return sel
 	}
-	parts := []string{mi.hash}
+	h := sha256.New()
+	h.Write([]byte(mi.hash))
 	for _, t := range schema.PolicyTypes {
 		if t == schema.TypeMeshTrafficPermission {
 			continue // inbound-only: per inbound, not shared
@@ -28,12 +32,30 @@ func selectFor(mi *meshIndex, inbounds []schema.Inbound) selection {
 		for _, p := range mi.policies[t] {
 			if selectsProxy(p.spec.TargetRef, inbounds) {
 				sel.byKind[t] = append(sel.byKind[t], p)
-				parts = append(parts, t, p.name, p.hash)
+				fmt.Fprintf(h, "\x00%s\x00%s\x00%s", t, p.name, p.hash)
 			}
 		}
 	}
-	sel.sig = hashStrings(parts...)
+	sel.sig = hex.EncodeToString(h.Sum(nil)[:8])
 	return sel
+}
+
+// selection returns the (memoized) selection of a proxy: proxies whose
+// inbounds carry the same tags select the same policies.
+func (p *Planner) selection(mesh string, mi *meshIndex, inbounds []schema.Inbound) selection {
+	var b strings.Builder
+	b.WriteString(mesh)
+	for _, in := range inbounds {
+		b.WriteByte('|')
+		b.WriteString(canonTags(in.Tags))
+	}
+	key := b.String()
+	if s, ok := p.memo.selections[key]; ok {
+		return s
+	}
+	s := selectFor(mi, inbounds)
+	p.memo.selections[key] = s
+	return s
 }
 
 // build computes proxy k's plan from the planner's current state.
@@ -45,7 +67,7 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 		pl.Warnings = append(pl.Warnings, fmt.Sprintf("mesh %q is not in the bundle: the proxy gets no policies; add the Mesh to the repository", k.Mesh))
 	}
 	b := &planBuild{p: p, mi: mi, mesh: k.Mesh, deps: map[svcRef]struct{}{}}
-	b.sel = selectFor(mi, dp.Networking.Inbound)
+	b.sel = p.selection(k.Mesh, mi, dp.Networking.Inbound)
 
 	ids := map[string]bool{}
 	for _, in := range dp.Networking.Inbound {
@@ -137,6 +159,13 @@ func (b *planBuild) inbound(dp *schema.DataplaneSpec, in schema.Inbound) *Inboun
 		}
 		ip.Timeout = t
 	}
+	ip.Hash = hashJSON(struct {
+		Port, ServicePort int
+		Service, Protocol string
+		Tags              map[string]string
+		Perm              *Permissions
+		Timeout           *schema.TimeoutConf
+	}{ip.Port, ip.ServicePort, ip.Service, ip.Protocol, ip.Tags, ip.Permissions, ip.Timeout})
 	return ip
 }
 

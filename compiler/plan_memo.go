@@ -6,10 +6,11 @@ import "strconv"
 // policies are dropped when the bundle changes; endpoint sets are checked
 // against their service's generation.
 type memo struct {
-	endpoints map[endpointKey]*EndpointSet
-	epGen     map[endpointKey]uint64
-	clusters  map[clusterKey]clusterEntry
-	outbounds map[outboundKey]*outboundEntry
+	endpoints  map[endpointKey]*EndpointSet
+	epGen      map[endpointKey]uint64
+	clusters   map[clusterKey]clusterEntry
+	outbounds  map[outboundKey]*outboundEntry
+	selections map[string]selection
 }
 
 type endpointKey struct {
@@ -45,6 +46,7 @@ func newMemo() *memo {
 func (m *memo) resetPolicies() {
 	m.clusters = map[clusterKey]clusterEntry{}
 	m.outbounds = map[outboundKey]*outboundEntry{}
+	m.selections = map[string]selection{}
 }
 
 func itoaPort(i int) string { return strconv.Itoa(i) }

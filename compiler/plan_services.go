@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"net/netip"
 	"sort"
 	"strconv"
 
@@ -128,6 +129,11 @@ func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localit
 		}
 		return a.Port < b.Port
 	})
+	for _, e := range set.Endpoints {
+		if _, err := netip.ParseAddr(e.Address); err != nil {
+			set.Hostnames = true
+		}
+	}
 	set.Hash = hashJSON(set.Endpoints)
 	return set
 }

@@ -114,6 +114,12 @@ func TestPlannerIncremental(t *testing.T) {
 			z.bundle = bundle(rs...)
 			return p.SetBundle(z.bundle)
 		}, []string{"other.backend-1", "other.web-1"}},
+		{"a mesh-wide policy for traffic to db: only db's callers", func() []ProxyKey {
+			z.bundle = bundle(append(append([]schema.Resource(nil), z.bundle.Resources...),
+				pol(schema.TypeMeshCircuitBreaker, "default", "cb-db", schema.PolicySpec{TargetRef: ref(schema.KindMesh, ""), To: []schema.PolicyItem{
+					to(ref(schema.KindMeshService, "db"), map[string]any{"connectionLimits": map[string]any{"maxConnections": 5}})}}))...)
+			return p.SetBundle(z.bundle)
+		}, []string{"default.backend-1", "default.backend-2", "default.lonely-1"}},
 		{"an unchanged bundle touches nothing", func() []ProxyKey {
 			return p.SetBundle(z.bundle)
 		}, nil},

@@ -77,58 +77,118 @@ func (p *Planner) setBundle(b *Bundle) []ProxyKey {
 	p.meshes = indexBundle(b)
 	// Shared parts built from the old policies are not reused; endpoint sets are.
 	p.memo.resetPolicies()
+	type meshDiff struct {
+		whole   bool
+		changes []policyChange
+	}
+	diffs := map[string]meshDiff{}
+	for name := range union(old, p.meshes) {
+		whole, changes := diffMesh(old[name], p.meshes[name])
+		if whole || len(changes) > 0 {
+			diffs[name] = meshDiff{whole, changes}
+		}
+	}
 	a := affected{}
-	for _, k := range p.proxyKeys() {
-		dp := p.dps[k].DataplaneSpec()
-		if meshChanged(old[k.Mesh], p.meshes[k.Mesh], dp.Networking.Inbound) {
+	for k, r := range p.dps {
+		d, ok := diffs[k.Mesh]
+		if !ok {
+			continue
+		}
+		if d.whole {
 			a.add(k)
+			continue
+		}
+		inbounds := r.DataplaneSpec().Networking.Inbound
+		deps, known := p.depNames(k)
+		for _, c := range d.changes {
+			if c.touches(inbounds, deps, known) {
+				a.add(k)
+				break
+			}
 		}
 	}
 	return p.dirty(a)
 }
 
-// meshChanged reports whether a proxy with these inbounds sees a difference
-// between two versions of its mesh: the Mesh resource, or any policy that
-// selects it (in either version) added, removed or changed.
-func meshChanged(o, n *meshIndex, inbounds []schema.Inbound) bool {
-	if (o == nil) != (n == nil) {
-		return true
-	}
-	if o == nil {
-		return false
-	}
-	if o.hash != n.hash {
-		return true
+// policyChange is a policy added (old nil), removed (new nil) or changed.
+type policyChange struct {
+	kind     string
+	old, new *policy
+}
+
+// diffMesh compares two versions of a mesh: whole is true when the Mesh
+// resource itself changed (every proxy of the mesh is affected).
+func diffMesh(o, n *meshIndex) (whole bool, changes []policyChange) {
+	if o == nil || n == nil || o.hash != n.hash || (o.spec == nil) != (n.spec == nil) {
+		return true, nil
 	}
 	for _, t := range schema.PolicyTypes {
-		if !sameSelected(o.policies[t], n.policies[t], inbounds) {
+		byName := map[string]*policy{}
+		for _, p := range o.policies[t] {
+			byName[p.name] = p
+		}
+		for _, p := range n.policies[t] {
+			if q, ok := byName[p.name]; ok {
+				delete(byName, p.name)
+				if q.hash == p.hash {
+					continue
+				}
+				changes = append(changes, policyChange{kind: t, old: q, new: p})
+				continue
+			}
+			changes = append(changes, policyChange{kind: t, new: p})
+		}
+		for _, q := range byName {
+			changes = append(changes, policyChange{kind: t, old: q})
+		}
+	}
+	return false, changes
+}
+
+// touches reports whether a policy change can alter the plan of a proxy with
+// these inbounds that read the services deps (known=false: not built yet, so
+// every selected proxy counts). A policy whose `to` items all name services
+// only touches proxies that send to one of them; `from` items (and
+// MeshTrafficPermission) touch every selected proxy.
+func (c policyChange) touches(inbounds []schema.Inbound, deps map[string]bool, known bool) bool {
+	for _, p := range []*policy{c.old, c.new} {
+		if p == nil || !selectsProxy(p.spec.TargetRef, inbounds) {
+			continue
+		}
+		if !known || len(p.spec.From) > 0 || c.kind == schema.TypeMeshTrafficPermission {
 			return true
+		}
+		for _, it := range p.spec.To {
+			switch it.TargetRef.Kind {
+			case schema.KindMeshService, schema.KindMeshServiceSubset:
+				if deps[it.TargetRef.Name] {
+					return true
+				}
+			case schema.KindMeshSubset:
+				svc, ok := it.TargetRef.Tags[schema.TagService]
+				if !ok || deps[svc] {
+					return true
+				}
+			default:
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// sameSelected compares the policies selecting a proxy in two versions.
-func sameSelected(o, n []*policy, inbounds []schema.Inbound) bool {
-	pick := func(ps []*policy) []string {
-		var out []string
-		for _, p := range ps {
-			if selectsProxy(p.spec.TargetRef, inbounds) {
-				out = append(out, p.hash)
-			}
-		}
-		return out
+// depNames returns the services proxy k's current plan read (false when it
+// has not been built).
+func (p *Planner) depNames(k ProxyKey) (map[string]bool, bool) {
+	refs, ok := p.deps[k]
+	if !ok {
+		return nil, false
 	}
-	a, b := pick(o), pick(n)
-	if len(a) != len(b) {
-		return false
+	out := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		out[r.svc] = true
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return out, true
 }
 
 func (p *Planner) proxyKeys() []ProxyKey {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -101,8 +102,8 @@ func TestE2EEnvoyVIPPortMapping(t *testing.T) {
 	go func() { _ = g.Serve(xl) }()
 	defer func() { g.Stop(); xsrv.Close() }()
 
-	// zone agent with VIPs and DNS; a /28 of 240/4 unique to this process
-	cidr := fmt.Sprintf("240.%d.%d.0/28", 100+os.Getpid()%100, os.Getpid()/100%250)
+	// zone agent with VIPs and DNS; a random /28 of 240/4, so concurrent tests do not meet
+	cidr := fmt.Sprintf("240.%d.%d.0/28", rand.IntN(256), rand.IntN(256))
 	alloc, err := dns.NewAllocator(dns.AllocatorConfig{StatePath: filepath.Join(t.TempDir(), "vips.json")})
 	if err != nil {
 		t.Fatal(err)

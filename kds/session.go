@@ -138,9 +138,11 @@ func (k *kdsService) Sync(stream kdsv1.KDS_SyncServer) error {
 			return s.streamEnded(zone, err)
 		case <-ss.kick:
 			s.mu.Lock()
-			st, m := s.desiredLocked(zone)
+			if s.bundle != nil { // never send a zone an empty state: it would drop the bundle it serves
+				st, m := s.desiredLocked(zone)
+				out.want(st, m)
+			}
 			s.mu.Unlock()
-			out.want(st, m)
 		case m := <-msgs:
 			switch {
 			case m.GetUpdate() != nil:

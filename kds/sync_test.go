@@ -201,3 +201,19 @@ func TestGlobalRejectsInvalidZoneResources(t *testing.T) {
 		t.Fatalf("inventory after a rejected update = %+v, want web-1 only", dps)
 	}
 }
+
+// A zone that connects before the global has a bundle keeps what it serves
+// (its persisted bundle) until the global has one.
+func TestNoBundleYetSendsNothing(t *testing.T) {
+	t.Parallel()
+	g := startGlobal(t, nil)
+	a := startZone(t, g, "zone-a", nil)
+	a.source.Set(dataplane("web-1", "web"))
+	eventually(t, "zone-a online with its inventory", func() bool { z := g.zones(t)["zone-a"]; return z.Online && z.Dataplanes == 1 })
+	if _, n := a.sink.Last(); n != 0 {
+		t.Fatalf("zone got %d updates before the global had a bundle", n)
+	}
+	v1 := bundleOf([]string{"p1"})
+	g.bundles.Set(v1)
+	eventually(t, "v1 applied", func() bool { return a.applied(v1) })
+}

@@ -61,6 +61,7 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 		return nil, Errors{Errorf(first, "%v", c.err)}
 	}
 
+	c.uses += len(files) // each build adds to the context's index
 	if errs := checkImports(files); len(errs) > 0 {
 		return nil, errs
 	}

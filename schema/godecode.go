@@ -82,13 +82,23 @@ func astToGo(x ast.Expr) (v any, ok bool) {
 // decodeGo builds a Resource from validated plain data plus defaults.
 func decodeGo(typ string, m map[string]any) (Resource, error) {
 	applyDefaults(typ, m)
-	b, err := json.Marshal(m)
+	r := Resource{Type: typ, Spec: NewSpec(typ)}
+	r.Name, _ = m["name"].(string)
+	r.Mesh, _ = m["mesh"].(string)
+	body := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "type" && k != "name" && k != "mesh" {
+			body[k] = v
+		}
+	}
+	b, err := json.Marshal(body)
 	if err != nil {
 		return Resource{}, err
 	}
-	var r Resource
-	err = json.Unmarshal(b, &r)
-	return r, err
+	if err := json.Unmarshal(b, r.Spec); err != nil {
+		return Resource{}, err
+	}
+	return r, nil
 }
 
 // applyDefaults fills in what the CUE definitions default.

@@ -60,8 +60,14 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := res.Snapshot(); err != nil {
+			snap, err := res.Snapshot()
+			if err != nil {
 				t.Fatal(err)
+			}
+			if !c.opts.Proxyless {
+				if err := snap.Consistent(); err != nil {
+					t.Fatalf("go-control-plane's Consistent(): %v", err)
+				}
 			}
 			got := render(t, res)
 			path := filepath.Join("testdata", "golden", c.mesh+"."+c.name+".json")

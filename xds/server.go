@@ -283,6 +283,7 @@ func keepRemoved(old, next *Resources) *Resources {
 			out.add(typeEndpoint, name, old.hashes[typeEndpoint][name], e)
 		}
 	}
+	out.routeRefs = next.routeRefs
 	out.seal()
 	return out
 }

@@ -28,6 +28,7 @@ type Translator struct {
 	routes    shared[routev3.RouteConfiguration]
 	listeners shared[listenerv3.Listener]
 	secrets   shared[tlsv3.Secret]
+	chains    shared[listenerv3.FilterChain]
 }
 
 // NewTranslator returns a translator with empty share caches.
@@ -55,10 +56,11 @@ type Resources struct {
 	Items     [numTypes]map[string]types.Resource
 	Versions  [numTypes]string
 	hashes    [numTypes]map[string]string // per resource content hash
+	routeRefs map[string]bool             // route names the listeners use over RDS
 }
 
 func newResources(node string) *Resources {
-	r := &Resources{Node: node}
+	r := &Resources{Node: node, routeRefs: map[string]bool{}}
 	for i := range r.Items {
 		r.Items[i] = map[string]types.Resource{}
 		r.hashes[i] = map[string]string{}
@@ -112,9 +114,12 @@ func (r *Resources) Names(typeURL string) []string {
 }
 
 // Snapshot builds a go-control-plane snapshot (per-type versions) and checks
-// its consistency: every referenced route and EDS cluster is present and
-// nothing unreferenced. For proxyless snapshots, whose api_listeners
-// Consistent() cannot follow, the references are checked here.
+// its consistency: the routes are exactly those the listeners name over RDS and
+// the endpoints exactly those of the EDS clusters — what Consistent() checks,
+// from references recorded during translation instead of unmarshalling every
+// (shared) listener of every proxy again (tests assert Consistent() itself).
+// Proxyless snapshots, whose api_listeners Consistent() cannot follow, are
+// checked by following the api_listeners.
 func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 	s := &cachev3.Snapshot{}
 	for t := range r.Items {
@@ -130,10 +135,35 @@ func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 		}
 		return s, nil
 	}
-	if err := s.Consistent(); err != nil {
+	if err := r.checkRefs(); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", r.Node, err)
 	}
 	return s, nil
+}
+
+func (r *Resources) checkRefs() error {
+	if len(r.routeRefs) != len(r.Items[typeRoute]) {
+		return fmt.Errorf("%d routes for %d route references", len(r.Items[typeRoute]), len(r.routeRefs))
+	}
+	for n := range r.routeRefs {
+		if _, ok := r.Items[typeRoute][n]; !ok {
+			return fmt.Errorf("route %q is referenced but missing", n)
+		}
+	}
+	eds := 0
+	for n, c := range r.Items[typeCluster] {
+		if c.(*clusterv3.Cluster).GetType() != clusterv3.Cluster_EDS {
+			continue
+		}
+		eds++
+		if _, ok := r.Items[typeEndpoint][n]; !ok {
+			return fmt.Errorf("EDS cluster %q has no endpoints", n)
+		}
+	}
+	if eds != len(r.Items[typeEndpoint]) {
+		return fmt.Errorf("%d endpoint assignments for %d EDS clusters", len(r.Items[typeEndpoint]), eds)
+	}
+	return nil
 }
 
 // Translate builds proxy p's resources. sec may be nil when the mesh has no mTLS.

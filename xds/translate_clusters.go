@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"net/netip"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -25,7 +24,7 @@ const defaultConnectTimeout = 5 * time.Second
 // endpoints are all IPs use EDS; a cluster with a hostname endpoint (an ingress
 // advertised by name) is STRICT_DNS with its endpoints inline.
 func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv3.Cluster, string, error) {
-	dns := hasHostname(c.Endpoints)
+	dns := c.Endpoints.Hostnames
 	key := c.ConfigHash
 	if dns {
 		key = "dns|" + c.Hash
@@ -68,15 +67,6 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 		return cl, validate("cluster "+c.Name, cl)
 	})
 	return v, h, err
-}
-
-func hasHostname(es *compiler.EndpointSet) bool {
-	for _, e := range es.Endpoints {
-		if _, err := netip.ParseAddr(e.Address); err != nil {
-			return true
-		}
-	}
-	return false
 }
 
 func adsSource() *corev3.ConfigSource {

@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"strconv"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -124,6 +126,25 @@ func setTCPBackends(tp *tcpv3.TcpProxy, bs []compiler.WeightedCluster) {
 // application on 127.0.0.1:<servicePort>. Inbound listeners are per proxy.
 func (t *Translator) inboundListener(p *compiler.ProxyPlan, in *compiler.InboundPlan) (*listenerv3.Listener, error) {
 	name := "inbound:" + in.Address + ":" + itoa(in.Port)
+	fc, _, err := t.chains.get(p.Key.Mesh+"|"+strconv.FormatBool(p.MTLS)+"|"+in.Hash, func() (*listenerv3.FilterChain, error) {
+		return inboundChain(p, in)
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := &listenerv3.Listener{
+		Name:             name,
+		Address:          sockAddr(in.Address, in.Port),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		FilterChains:     []*listenerv3.FilterChain{fc},
+	}
+	return l, validate("listener "+name, l)
+}
+
+// inboundChain is an inbound's filter chain; it names no address, so every
+// instance of a service with the same inbound settings shares one.
+func inboundChain(p *compiler.ProxyPlan, in *compiler.InboundPlan) (*listenerv3.FilterChain, error) {
+	name := "inbound_" + itoa(in.Port)
 	local := localClusterName(in.ServicePort)
 	var filters []*listenerv3.Filter
 	if in.Permissions != nil && in.Permissions.Enforced {
@@ -189,13 +210,7 @@ func (t *Translator) inboundListener(p *compiler.ProxyPlan, in *compiler.Inbound
 		}
 		fc.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}
 	}
-	l := &listenerv3.Listener{
-		Name:             name,
-		Address:          sockAddr(in.Address, in.Port),
-		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		FilterChains:     []*listenerv3.FilterChain{fc},
-	}
-	return l, validate("listener "+name, l)
+	return fc, nil
 }
 
 // rbacRules compiles last-match-wins permission rules into one ALLOW policy: a

@@ -46,6 +46,7 @@ func (t *Translator) sidecar(p *compiler.ProxyPlan, r *Resources) error {
 				return err
 			}
 			r.add(typeRoute, rc.Name, key, rc)
+			r.routeRefs[rc.Name] = true
 		}
 	}
 	return t.addClusters(p, r, false)
