@@ -81,7 +81,7 @@ func startProc(t *testing.T, name string, bin string, args ...string) *proc {
 	t.Cleanup(func() {
 		p.stop(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("---- %s output (tail) ----\n%s", name, tail(p.output(), 40))
+			t.Logf("---- %s output (tail) ----\n%s", name, tail(p.output(), 80))
 		}
 	})
 	return p
