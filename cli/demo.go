@@ -300,14 +300,16 @@ func (d *demo) waitReady(ctx context.Context, zones []*demoZone) error {
 			if err == nil {
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				// Locality-aware: once every sidecar is up and health-checked,
+				// zone-a's own instance answers.
+				if resp.StatusCode == http.StatusOK && strings.Contains(string(body), "in "+z.name) {
 					if ok++; ok == 20 {
 						fmt.Fprintf(d.out, "  ready:       %s", strings.TrimSpace(string(body))+"\n")
 						break
 					}
 					continue
 				}
-				err = fmt.Errorf("%s: %s", u, resp.Status)
+				err = fmt.Errorf("%s: %s %s", u, resp.Status, strings.TrimSpace(string(body)))
 			}
 			ok = 0
 			if time.Now().After(deadline) {
