@@ -113,7 +113,7 @@ func (p *proc) logged(re string) string {
 	p.t.Helper()
 	rx := regexp.MustCompile(re)
 	var out string
-	waitFor(p.t, 30*time.Second, p.name+": "+re, func() error {
+	waitFor(p.t, 90*time.Second, p.name+": "+re, func() error {
 		select {
 		case <-p.done:
 			p.t.Fatalf("%s exited:\n%s", p.name, tail(p.output(), 40))
