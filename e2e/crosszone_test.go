@@ -120,7 +120,7 @@ spec:
 // topo is the shared topology: a global on a bare Git remote, two zones,
 // an ingress in each, and sidecars.
 type topo struct {
-	t      *testing.T
+	t      testing.TB
 	tmp    string
 	envoy  string
 	bare   string
@@ -233,10 +233,10 @@ func share(c map[string]int, prefix string) float64 {
 	return float64(n) / float64(total)
 }
 
-// TestE2ECrossZone: web in zone-a calls backend in zone-a (1 instance) and
-// zone-b (2 instances) through zone-b's ingress, over mTLS end to end.
-func TestE2ECrossZone(t *testing.T) {
-	t.Parallel()
+// newTopo pushes files to a new bare Git remote and starts a global on it,
+// zone-a and zone-b (KDS over TLS with zone tokens; xDS with --dev) and an
+// ingress Envoy in each zone.
+func newTopo(t testing.TB, files map[string]string) *topo {
 	testenv.Binary(t, "git", "git")
 	tp := &topo{t: t, tmp: t.TempDir(), envoy: testenv.Envoy(t), zones: map[string]*zoneProc{},
 		client: &http.Client{Timeout: 10 * time.Second}}
@@ -244,18 +244,23 @@ func TestE2ECrossZone(t *testing.T) {
 	tp.gAPI, tp.kds = freeAddr(t), freeAddr(t)
 	git(t, tp.tmp, "init", "-q", "--bare", "-b", "main", tp.bare)
 	git(t, tp.tmp, "clone", "-q", tp.bare, tp.work)
-	tp.push("meshes and policies", map[string]string{"mesh.yaml": fmt.Sprintf(meshYAML, false), "policies.yaml": policiesYAML})
-
+	tp.push("meshes and policies", files)
 	tp.startGlobal()
 	tp.startZone("zone-a")
 	tp.startZone("zone-b")
-	ingress := func(zone string) *proc {
-		return meshc(t, "ingress "+zone, "dp", "run", "--type", "ingress", "--name", "ingress-"+zone,
+	for _, zone := range []string{"zone-a", "zone-b"} {
+		meshc(t, "ingress "+zone, "dp", "run", "--type", "ingress", "--name", "ingress-"+zone,
 			"--cp", "http://"+tp.zones[zone].api, "--ingress-addr", freeAddr(t), "--admin-addr", freeAddr(t),
 			"--envoy-binary", tp.envoy, "--refresh", "2s")
 	}
-	ingress("zone-a")
-	ingress("zone-b")
+	return tp
+}
+
+// TestE2ECrossZone: web in zone-a calls backend in zone-a (1 instance) and
+// zone-b (2 instances) through zone-b's ingress, over mTLS end to end.
+func TestE2ECrossZone(t *testing.T) {
+	t.Parallel()
+	tp := newTopo(t, map[string]string{"mesh.yaml": fmt.Sprintf(meshYAML, false), "policies.yaml": policiesYAML})
 
 	apps := map[string]*app{}
 	dps := map[string]*proc{}

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 
 // proc is a process started by a test; its combined output is kept.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 	mu   sync.Mutex
@@ -70,7 +70,7 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
-func startProc(t *testing.T, name string, bin string, args ...string) *proc {
+func startProc(t testing.TB, name string, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
@@ -87,7 +87,7 @@ func startProc(t *testing.T, name string, bin string, args ...string) *proc {
 	return p
 }
 
-func meshc(t *testing.T, name string, args ...string) *proc {
+func meshc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	return startProc(t, name, meshcBin, args...)
 }
@@ -130,7 +130,7 @@ func (p *proc) logged(re string) string {
 }
 
 // waitFor polls f until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
+func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -153,7 +153,7 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -165,7 +165,7 @@ func freeAddr(t *testing.T) string {
 
 func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
-func git(t *testing.T, dir string, args ...string) {
+func git(t testing.TB, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -175,7 +175,7 @@ func git(t *testing.T, dir string, args ...string) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ type app struct {
 	srv  *http.Server
 }
 
-func startApp(t *testing.T, name string) *app {
+func startApp(t testing.TB, name string) *app {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

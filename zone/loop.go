@@ -29,11 +29,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.kick:
 			a.applyGlobal(affected)
 		case <-w.C():
-			keys, err := w.Next(ctx)
-			if err != nil {
-				return nil
-			}
-			a.applyRegistry(keys, affected)
+			// Drain, not Next: the signal may be stale (its keys taken by an
+			// earlier round), and Next would block the loop until the next change.
+			a.applyRegistry(w.Drain(), affected)
 		case <-rotate.C:
 			due, _ := a.certs.due(a.now())
 			for _, k := range due {
