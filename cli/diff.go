@@ -37,6 +37,7 @@ defaults anyway is not a change. An invalid side is an error that shows its prob
 			&cli.StringFlag{Name: "from", Usage: "Git revision of the old side (default HEAD)"},
 			&cli.StringFlag{Name: "to", Usage: "Git revision of the new side (default: the working tree)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
+			inventoryFlag(),
 		},
 		Action: runDiff,
 	}
@@ -94,8 +95,11 @@ func runDiff(c *cli.Context) error {
 		return cli.Exit("meshc diff: "+err.Error(), diffExitError)
 	}
 	rep := newDiffReport(from, to, d)
-	// --inventory FILE|URL (issue 5) adds rep.Proxies here, from
-	// compiler.DiffInventory(from.Bundle, to.Bundle, inventory).
+	if inv := c.String("inventory"); inv != "" {
+		if rep.Proxies, err = inventoryChanges(c.Context, inv, from.Bundle, to.Bundle); err != nil {
+			return cli.Exit("meshc diff: "+err.Error(), diffExitError)
+		}
+	}
 	switch format {
 	case "json":
 		enc := json.NewEncoder(c.App.Writer)
@@ -127,8 +131,10 @@ func dirSide(dir string) (*diffSide, error) {
 
 // gitSides resolves the two sides in the Git work tree holding path.
 func gitSides(path, fromRev, toRev string) (*diffSide, *diffSide, error) {
-	if _, err := os.Stat(path); err != nil {
+	if st, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("%w; give a directory of mesh definitions", err)
+	} else if !st.IsDir() {
+		return nil, nil, fmt.Errorf("%s is a file; give the directory that holds it", path)
 	}
 	repo, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
 	if err != nil {

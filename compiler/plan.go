@@ -246,8 +246,28 @@ type RoutePlan struct {
 	Match    *schema.HTTPMatch   `json:"match,omitempty"`
 	Filters  []schema.HTTPFilter `json:"filters,omitempty"`
 	Backends []WeightedCluster   `json:"backends"`
+	// Mirror copies a share of the requests to another cluster (RequestMirror filter).
+	Mirror *Mirror `json:"mirror,omitempty"`
 	// Policy is the MeshHTTPRoute/MeshTCPRoute the rule came from ("" for the default route).
 	Policy string `json:"policy,omitempty"`
+}
+
+// Mirror is a RequestMirror filter resolved to a cluster.
+type Mirror struct {
+	Cluster *ClusterPlan `json:"-"`
+	Name    string       `json:"cluster"`
+	// Percent of requests mirrored (0–100; 100 when the filter leaves it out).
+	Percent float64 `json:"percent"`
+}
+
+// IsRedirect reports whether the route answers with a redirect (RequestRedirect filter).
+func (r *RoutePlan) IsRedirect() bool {
+	for _, f := range r.Filters {
+		if f.Type == "RequestRedirect" {
+			return true
+		}
+	}
+	return false
 }
 
 // WeightedCluster is one arm of a traffic split.

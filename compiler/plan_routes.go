@@ -72,10 +72,17 @@ func (ob *outboundBuild) build(svc string, subset map[string]string) *OutboundSe
 
 	seen := map[*ClusterPlan]bool{}
 	for _, r := range os.Routes {
+		cs := make([]*ClusterPlan, 0, len(r.Backends)+1)
 		for _, w := range r.Backends {
-			if !seen[w.Cluster] {
-				seen[w.Cluster] = true
-				os.Clusters = append(os.Clusters, w.Cluster)
+			cs = append(cs, w.Cluster)
+		}
+		if r.Mirror != nil {
+			cs = append(cs, r.Mirror.Cluster)
+		}
+		for _, c := range cs {
+			if !seen[c] {
+				seen[c] = true
+				os.Clusters = append(os.Clusters, c)
 			}
 		}
 	}
@@ -103,6 +110,28 @@ func (ob *outboundBuild) route(m *schema.HTTPMatch, filters []schema.HTTPFilter,
 		}
 		idx[c.Name] = len(rp.Backends)
 		rp.Backends = append(rp.Backends, WeightedCluster{Cluster: c, Name: c.Name, Weight: ref.Weight})
+	}
+	for _, f := range filters {
+		if f.Type != "RequestMirror" || f.RequestMirror == nil {
+			continue
+		}
+		m, err := schema.DecodeConf[struct {
+			BackendRef schema.BackendRef `json:"backendRef"`
+			Percentage *float64          `json:"percentage"`
+		}](f.RequestMirror)
+		if err != nil || m.BackendRef.Name == "" {
+			ob.warn("%s: RequestMirror without a backendRef is ignored", policyName)
+			continue
+		}
+		c := ob.cluster(m.BackendRef.Name, subsetTags(m.BackendRef.Tags))
+		pct := 100.0
+		if m.Percentage != nil {
+			pct = *m.Percentage
+		}
+		rp.Mirror = &Mirror{Cluster: c, Name: c.Name, Percent: pct}
+	}
+	if len(rp.Backends) == 0 && rp.IsRedirect() {
+		return rp
 	}
 	if len(rp.Backends) == 0 {
 		if policyName != "" {

@@ -98,7 +98,7 @@ func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localit
 	}
 	if s != nil {
 		for _, in := range s.local {
-			if tagsContain(in.tags, subset) {
+			if tagsContain(withZone(in.tags, zone), subset) {
 				add(Endpoint{Address: in.address, Port: in.port, Weight: 1, Locality: zone})
 			}
 		}
@@ -178,8 +178,8 @@ func instancesOf(k ProxyKey, dp *schema.DataplaneSpec) map[string][]instance {
 // remoteEntriesOf lists what one other zone's ingress advertises, by mesh and service.
 func remoteEntriesOf(r *schema.Resource, localZone string) map[string]map[string][]remoteEntry {
 	zi := r.ZoneIngressSpec()
-	if zi == nil || zi.Zone == localZone {
-		return nil
+	if zi == nil || zi.Zone == "" || zi.Zone == localZone {
+		return nil // an ingress of this zone, or of no known zone
 	}
 	addr, port := zi.Networking.AdvertisedAddress, zi.Networking.AdvertisedPort
 	if addr == "" {

@@ -265,6 +265,19 @@ func (c *Client) session(ctx context.Context) error {
 		}
 	}()
 
+	// sendFailed returns why the stream ended when a Send failed: the status
+	// arrives through the receiving goroutine (only it may call Recv now).
+	sendFailed := func(err error) error {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+		select {
+		case rerr := <-recvErr:
+			return rerr
+		case <-time.After(5 * time.Second):
+			return err
+		}
+	}
 	out := newSender("z")
 	changed := c.opts.Source.Changed()
 	c.want(out)
@@ -272,7 +285,7 @@ func (c *Client) session(ctx context.Context) error {
 	for {
 		if u := out.next(); u != nil {
 			if err := stream.Send(&kdsv1.ZoneMessage{Msg: &kdsv1.ZoneMessage_Update{Update: u}}); err != nil {
-				return recvError(stream, err)
+				return sendFailed(err)
 			}
 		}
 		select {
@@ -295,7 +308,7 @@ func (c *Client) session(ctx context.Context) error {
 			case m.GetUpdate() != nil:
 				ack := c.handleUpdate(m.GetUpdate())
 				if err := stream.Send(&kdsv1.ZoneMessage{Msg: &kdsv1.ZoneMessage_Ack{Ack: ack}}); err != nil {
-					return recvError(stream, err)
+					return sendFailed(err)
 				}
 				c.want(out) // the insight names the applied bundle
 			case m.GetAck() != nil:
@@ -311,7 +324,8 @@ func (c *Client) session(ctx context.Context) error {
 	}
 }
 
-// recvError returns the stream's status when a Send failed because the stream ended.
+// recvError returns the stream's status when a Send failed because the
+// stream ended (before any other goroutine receives on it).
 func recvError(stream kdsv1.KDS_SyncClient, sendErr error) error {
 	if errors.Is(sendErr, io.EOF) {
 		if _, err := stream.Recv(); err != nil {

@@ -39,6 +39,16 @@ type TreeFS struct {
 	root    *object.Tree
 	modTime time.Time
 	maxSize int64
+	// Caches: a loader looks up every file several times (walk, stat, open),
+	// and go-git decodes a tree again on every FindEntry.
+	dirs  map[string]*dirIndex
+	sizes map[plumbing.Hash]int64
+}
+
+// dirIndex is a decoded tree and its entries by name.
+type dirIndex struct {
+	tree    *object.Tree
+	entries map[string]*object.TreeEntry
 }
 
 // NewTreeFS returns a file system over tree, whose objects are in s. modTime
@@ -48,7 +58,8 @@ func NewTreeFS(s storer.EncodedObjectStorer, tree *object.Tree, modTime time.Tim
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFileSize
 	}
-	return &TreeFS{s: s, root: tree, modTime: modTime, maxSize: maxSize}
+	return &TreeFS{s: s, root: tree, modTime: modTime, maxSize: maxSize,
+		dirs: map[string]*dirIndex{}, sizes: map[plumbing.Hash]int64{}}
 }
 
 var (
@@ -188,25 +199,55 @@ func (t *TreeFS) lookup(name string) (*treeInfo, *object.Tree, error) {
 	if name == "." {
 		return &treeInfo{name: ".", mode: fs.ModeDir | 0o755, mod: t.modTime}, t.root, nil
 	}
-	e, err := t.root.FindEntry(name)
+	parent, err := t.dir(path.Dir(name))
 	if err != nil {
-		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
-			return nil, nil, fs.ErrNotExist
-		}
 		return nil, nil, err
 	}
-	info, err := t.entryInfo(path.Base(name), e)
+	e, ok := parent.entries[path.Base(name)]
+	if !ok {
+		return nil, nil, fs.ErrNotExist
+	}
+	info, err := t.entryInfo(e.Name, e)
 	if err != nil {
 		return nil, nil, err
 	}
 	if e.Mode == filemode.Dir {
-		tree, err := object.GetTree(t.s, e.Hash)
+		d, err := t.dir(name)
 		if err != nil {
 			return nil, nil, err
 		}
-		return info, tree, nil
+		return info, d.tree, nil
 	}
 	return info, nil, nil
+}
+
+// dir returns the decoded tree of directory p ("." is the root), cached.
+func (t *TreeFS) dir(p string) (*dirIndex, error) {
+	if d, ok := t.dirs[p]; ok {
+		return d, nil
+	}
+	var tree *object.Tree
+	if p == "." {
+		tree = t.root
+	} else {
+		parent, err := t.dir(path.Dir(p))
+		if err != nil {
+			return nil, err
+		}
+		e, ok := parent.entries[path.Base(p)]
+		if !ok || e.Mode != filemode.Dir {
+			return nil, fs.ErrNotExist
+		}
+		if tree, err = object.GetTree(t.s, e.Hash); err != nil {
+			return nil, err
+		}
+	}
+	d := &dirIndex{tree: tree, entries: make(map[string]*object.TreeEntry, len(tree.Entries))}
+	for i := range tree.Entries {
+		d.entries[tree.Entries[i].Name] = &tree.Entries[i]
+	}
+	t.dirs[p] = d
+	return d, nil
 }
 
 func (t *TreeFS) entries(tree *object.Tree) ([]fs.DirEntry, error) {
@@ -240,9 +281,13 @@ func (t *TreeFS) entryInfo(name string, e *object.TreeEntry) (*treeInfo, error) 
 	default:
 		info.mode = 0o644
 	}
-	size, err := t.s.EncodedObjectSize(e.Hash)
-	if err != nil {
-		return nil, fmt.Errorf("size of %s (%s): %w", name, e.Hash, err)
+	size, ok := t.sizes[e.Hash]
+	if !ok {
+		var err error
+		if size, err = t.s.EncodedObjectSize(e.Hash); err != nil {
+			return nil, fmt.Errorf("size of %s (%s): %w", name, e.Hash, err)
+		}
+		t.sizes[e.Hash] = size
 	}
 	info.size = size
 	return info, nil

@@ -43,6 +43,11 @@ func getStatus(t testing.TB, base string) Status {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decodeStatus(t, resp)
+}
+
+func decodeStatus(t testing.TB, resp *http.Response) Status {
+	t.Helper()
 	defer resp.Body.Close()
 	var st Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
@@ -223,5 +228,20 @@ func TestGitOverHTTPWithBasicAuth(t *testing.T) {
 	waitFor(t, "second commit over HTTP", func() bool { return r.Current().Commit == c2 })
 	if strings.Contains(r.Status().Source, "pw") {
 		t.Fatal("status leaks the password")
+	}
+
+	// An HTTP remote nobody listens on: FetchFailed, retried with backoff.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/remote.git"
+	ln.Close()
+	down := newGitReconciler(t, GitOptions{URL: closed}, Options{Poll: time.Hour})
+	startReconciler(t, down)
+	waitFor(t, "unreachable remote retried", func() bool { return down.Status().Fetch.ConsecutiveFailures >= 3 })
+	if st := down.Status(); st.Fetch.LastErrorReason != ReasonFetchFailed || !strings.Contains(st.Fetch.LastError, "connection refused") ||
+		cond(st, CondStalled).Status != "False" || cond(st, CondReconciling).Status != "True" {
+		t.Fatalf("unreachable remote: %+v %+v", st.Fetch, st.Conditions)
 	}
 }

@@ -138,8 +138,14 @@ spec:
 // CUE packages that import the schema), as `meshc validate` does.
 //
 //	go test ./schema -run '^$' -bench Load1000 -benchmem
+//
+// To keep the generated repo (e.g. to time `meshc validate DIR`), set
+// MESHC_SCHEMA_BENCH_REPO=DIR.
 func BenchmarkLoad1000(b *testing.B) {
-	dir := b.TempDir()
+	dir := os.Getenv("MESHC_SCHEMA_BENCH_REPO")
+	if dir == "" {
+		dir = b.TempDir()
+	}
 	want := writeRepo(b, dir, 1000)
 	loadSchema()
 	cpu0 := cpuTime()

@@ -32,7 +32,7 @@ func loadCUEDir(c *compiled, dir string, files []cueFile) ([]Resource, Errors) {
 	for _, f := range files {
 		af, err := parser.ParseFile(f.name, f.data)
 		if err != nil {
-			errs = append(errs, syntaxErrors(f.name, "CUE", err)...)
+			errs = append(errs, syntaxErrors(f.name, "CUE", err, f.data)...)
 			if af != nil {
 				bad[af.PackageName()] = true
 			}
@@ -69,17 +69,17 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 	inst := bctx.NewInstance(dir, c.importLoader(bctx))
 	for _, f := range files {
 		if err := inst.AddSyntax(f); err != nil {
-			return nil, c.translate(err, Source{Pos: first}, "")
+			return nil, c.translate(err, Source{Pos: first})
 		}
 	}
 	if err := inst.Complete(); err != nil {
-		return nil, c.translate(err, Source{Pos: first}, "")
+		return nil, c.translate(err, Source{Pos: first})
 	}
 	v := c.ctx.BuildInstance(inst)
 	res := v.LookupPath(cue.MakePath(cue.Str("resources")))
 	if !res.Exists() {
 		if err := v.Err(); err != nil {
-			return nil, c.translate(err, Source{Pos: first}, "")
+			return nil, c.translate(err, Source{Pos: first})
 		}
 		return nil, Errors{{Pos: first, Msg: "CUE package defines no top-level \"resources\" field; nothing loaded", Severity: SeverityWarning}}
 	}
@@ -100,7 +100,7 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 			errs = append(errs, Errorf(pos, "%s is not a resource: want a struct with type, name and the resource's fields", label))
 			return
 		}
-		r, e := c.validate(doc{file: pos.File, pos: pos, value: ev, label: label, isCUE: true})
+		r, e := c.validate(doc{pos: pos, value: ev, label: label, isCUE: true})
 		if len(e) > 0 {
 			errs = append(errs, e...)
 			return
@@ -120,7 +120,7 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 			}
 		}
 		if len(outside) > 0 {
-			errs = append(errs, c.translate(listErr(outside), Source{Pos: first}, "")...)
+			errs = append(errs, c.translate(listErr(outside), Source{Pos: first})...)
 		}
 	}
 	n := 0
@@ -136,7 +136,7 @@ func loadCUEPackage(c *compiled, dir string, files []*ast.File) ([]Resource, Err
 		if e := res.Err(); e != nil {
 			err = e
 		}
-		return nil, c.translate(err, Source{Pos: resPos}, "")
+		return nil, c.translate(err, Source{Pos: resPos})
 	}
 	for it.Next() {
 		n++

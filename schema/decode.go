@@ -25,7 +25,8 @@ func DecodeResource(name string, data []byte) (r Resource, errs Errors) {
 	if e, ok := checkUTF8(name, data); !ok {
 		return Resource{}, Errors{e}
 	}
-	dec := cueyaml.NewDecoder(name, bytes.NewReader(normalizeNewlines(data)))
+	data = normalizeNewlines(data)
+	dec := cueyaml.NewDecoder(name, bytes.NewReader(data))
 	var exprs []ast.Expr
 	for {
 		x, err := dec.Extract()
@@ -33,7 +34,7 @@ func DecodeResource(name string, data []byte) (r Resource, errs Errors) {
 			break
 		}
 		if err != nil {
-			return Resource{}, syntaxErrors(name, "YAML/JSON", err)
+			return Resource{}, syntaxErrors(name, "YAML/JSON", err, data)
 		}
 		if !isNull(x) {
 			exprs = append(exprs, x)

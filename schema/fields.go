@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -167,4 +168,42 @@ func exportCUE(v cue.Value, prefix string, m map[string]Pos, depth int) (any, bo
 		return nil, true
 	}
 	return nil, false
+}
+
+// duplicateKeys reports keys that a YAML/JSON mapping repeats: YAML forbids
+// them, and CUE would silently unify the two values.
+func duplicateKeys(x ast.Expr, prefix string, out *Errors) {
+	switch n := x.(type) {
+	case *ast.StructLit:
+		seen := map[string]token.Pos{}
+		for _, d := range n.Elts {
+			f, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				continue
+			}
+			p := joinKey(prefix, name)
+			pos := f.Pos()
+			if !pos.IsValid() {
+				pos = f.Value.Pos()
+			}
+			if first, dup := seen[name]; dup {
+				msg := fmt.Sprintf("%s: duplicate key %q", p, name)
+				if first.IsValid() {
+					msg += fmt.Sprintf(" (first at line %d)", first.Line())
+				}
+				*out = append(*out, Error{Pos: toPos(pos), Path: p, Msg: msg, Severity: SeverityError})
+				continue
+			}
+			seen[name] = pos
+			duplicateKeys(f.Value, p, out)
+		}
+	case *ast.ListLit:
+		for i, e := range n.Elts {
+			duplicateKeys(e, prefix+"["+strconv.Itoa(i)+"]", out)
+		}
+	}
 }

@@ -15,13 +15,10 @@ import (
 // doc is one resource as read from a source, before validation: its CUE
 // value, where it starts and the position of every field the user wrote.
 type doc struct {
-	file   string // display name of the file
 	pos    Pos
 	value  cue.Value
-	fields map[string]Pos
-	// inFile reports whether a CUE position belongs to the user's sources
-	// (as opposed to the embedded schema).
-	label string // "resources.foo" for CUE resources, for messages; may be empty
+	fields map[string]Pos // nil for CUE resources: see validate
+	label  string         // "resources.foo" for CUE resources; may be empty
 	// syntax is the document's own tree when it is plain data (YAML, JSON),
 	// decoded without a CUE export once valid.
 	syntax ast.Expr
@@ -32,45 +29,28 @@ type doc struct {
 // problem at the user's position, and on success decodes the defaulted value
 // into a Resource.
 func (c *compiled) validate(d doc) (Resource, Errors) {
-	// A CUE resource's field positions are computed only for error
-	// reports (lazy); a valid one gets them from exportCUE in the same walk
-	// that decodes it.
 	src := Source{Pos: d.pos, Fields: d.fields}
-	lazy := func() {
+	// A CUE resource's field positions are found by walking its value: on
+	// the error paths here; a valid one gets them from exportCUE in the
+	// walk that decodes it.
+	placeFields := func() {
 		if d.isCUE && src.Fields == nil {
 			src.Fields = map[string]Pos{}
 			valueFields(d.value, "", src.Fields, 0)
 		}
 	}
-	tv := d.value.LookupPath(cue.ParsePath("type"))
-	if !tv.Exists() || tv.Err() != nil {
-		lazy()
-	}
-	if !tv.Exists() {
-		if err := d.value.Err(); err != nil {
-			return Resource{}, c.translate(err, src, "")
-		}
-		return Resource{}, Errors{errAt(src, "", "missing field \"type\": every resource names its type, one of %s", strings.Join(AllTypes(), ", "))}
-	}
-	t, err := tv.String()
-	if err != nil {
-		lazy()
-		return Resource{}, Errors{errAt(src, "type", "field \"type\" must be a string naming the resource type, one of %s", strings.Join(AllTypes(), ", "))}
-	}
-	def, ok := c.defs[t]
-	if !ok {
-		lazy()
-		return Resource{}, Errors{errAt(src, "type", "unknown type %q: want one of %s", t, strings.Join(AllTypes(), ", "))}
+	t, def, errs := c.definition(d, &src, placeFields)
+	if errs != nil {
+		return Resource{}, errs
 	}
 	c.uses++
 	u := def.Unify(d.value)
 	if err := u.Validate(cue.Concrete(true)); err != nil {
-		lazy()
+		placeFields()
 		var raws []rawError
 		collectErrors(u, def, "", nil, &raws, 0)
-		var errs Errors
 		if len(raws) == 0 {
-			errs = c.translate(err, src, t)
+			errs = c.translate(err, src)
 		} else {
 			errs = c.report(raws, src, d.value, u)
 		}
@@ -81,42 +61,74 @@ func (c *compiled) validate(d doc) (Resource, Errors) {
 		}
 		return Resource{}, errs
 	}
-	if d.syntax != nil && !c.exportOnly {
-		if data, ok := astToGo(d.syntax); ok {
-			if m, ok := data.(map[string]any); ok {
-				r, err := decodeGo(t, m)
-				if err != nil {
-					return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
-				}
-				r.Source = src
-				return r, nil
-			}
-		}
-	}
-	if d.isCUE && !c.exportOnly {
-		fields := map[string]Pos{}
-		if data, ok := exportCUE(u, "", fields, 0); ok {
-			if m, ok := data.(map[string]any); ok {
-				r, err := decodeGo(t, m)
-				if err != nil {
-					return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
-				}
-				r.Source = Source{Pos: d.pos, Fields: fields}
-				return r, nil
-			}
-		}
-	}
-	lazy()
-	b, err := u.MarshalJSON()
+	r, err := c.decode(d, t, u, &src)
 	if err != nil {
-		return Resource{}, c.translate(err, src, t)
-	}
-	var r Resource
-	if err := json.Unmarshal(b, &r); err != nil {
 		return Resource{}, Errors{errAt(src, "", "%s: %v", t, err)}
 	}
 	r.Source = src
 	return r, nil
+}
+
+// definition finds the closed definition for the document's `type`.
+func (c *compiled) definition(d doc, srcp *Source, placeFields func()) (string, cue.Value, Errors) {
+	tv := d.value.LookupPath(cue.ParsePath("type"))
+	if t, err := tv.String(); err != nil {
+		placeFields()
+	} else if _, ok := c.defs[t]; !ok {
+		placeFields()
+	}
+	src := *srcp
+	if !tv.Exists() {
+		if err := d.value.Err(); err != nil {
+			return "", cue.Value{}, c.translate(err, src)
+		}
+		return "", cue.Value{}, Errors{errAt(src, "", "missing field \"type\": every resource names its type, one of %s", strings.Join(AllTypes(), ", "))}
+	}
+	t, err := tv.String()
+	if err != nil {
+		return "", cue.Value{}, Errors{errAt(src, "type", "field \"type\" must be a string naming the resource type, one of %s", strings.Join(AllTypes(), ", "))}
+	}
+	def, ok := c.defs[t]
+	if !ok {
+		hint := ""
+		if s := closest(t, AllTypes()); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return "", cue.Value{}, Errors{errAt(src, "type", "unknown type %q%s: want one of %s", t, hint, strings.Join(AllTypes(), ", "))}
+	}
+	return t, def, nil
+}
+
+// decode turns the valid, defaulted value u into a Resource: plain
+// documents from their own syntax plus Go defaults, CUE resources in one
+// walk that also records their field positions, anything else through
+// CUE's JSON export.
+func (c *compiled) decode(d doc, t string, u cue.Value, src *Source) (Resource, error) {
+	if !c.exportOnly {
+		if d.syntax != nil {
+			if data, ok := astToGo(d.syntax); ok {
+				if m, ok := data.(map[string]any); ok {
+					return decodeGo(t, m)
+				}
+			}
+		}
+		if d.isCUE {
+			fields := map[string]Pos{}
+			if data, ok := exportCUE(u, "", fields, 0); ok {
+				if m, ok := data.(map[string]any); ok {
+					src.Fields = fields
+					return decodeGo(t, m)
+				}
+			}
+		}
+	}
+	b, err := u.MarshalJSON()
+	if err != nil {
+		return Resource{}, err
+	}
+	var r Resource
+	err = json.Unmarshal(b, &r)
+	return r, err
 }
 
 func errAt(src Source, path, format string, args ...any) Error {
@@ -125,7 +137,7 @@ func errAt(src Source, path, format string, args ...any) Error {
 
 // translate turns CUE errors into diagnostics at the user's positions with
 // messages a user of Kuma can act on.
-func (c *compiled) translate(err error, src Source, typ string) Errors {
+func (c *compiled) translate(err error, src Source) Errors {
 	var out Errors
 	seen := map[string]bool{}
 	for _, e := range cueerrors.Errors(err) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
@@ -18,7 +19,8 @@ import (
 // documents (a leading or trailing ---) are skipped; a file with no
 // resources at all gets a warning.
 func loadYAML(c *compiled, name string, data []byte) ([]Resource, Errors) {
-	dec := cueyaml.NewDecoder(name, bytes.NewReader(normalizeNewlines(data)))
+	data = normalizeNewlines(data)
+	dec := cueyaml.NewDecoder(name, bytes.NewReader(data))
 	var exprs []ast.Expr
 	var errs Errors
 	for {
@@ -27,7 +29,7 @@ func loadYAML(c *compiled, name string, data []byte) ([]Resource, Errors) {
 			break
 		}
 		if err != nil {
-			errs = append(errs, syntaxErrors(name, "YAML", err)...)
+			errs = append(errs, syntaxErrors(name, "YAML", err, data)...)
 			break // the rest of the stream cannot be trusted
 		}
 		if isNull(x) {
@@ -50,7 +52,7 @@ func loadJSON(c *compiled, name string, data []byte) ([]Resource, Errors) {
 	}
 	x, err := cuejson.Extract(name, data)
 	if err != nil {
-		return nil, syntaxErrors(name, "JSON", err)
+		return nil, syntaxErrors(name, "JSON", err, data)
 	}
 	if l, ok := x.(*ast.ListLit); ok {
 		if len(l.Elts) == 0 {
@@ -108,19 +110,34 @@ func loadExprs(c *compiled, name string, exprs []ast.Expr, what string) ([]Resou
 			errs = append(errs, Errorf(pos, "%s is not a resource: want a mapping with type, name and the resource's fields", what))
 			continue
 		}
+		var dups Errors
+		if duplicateKeys(x, "", &dups); len(dups) > 0 {
+			for i := range dups {
+				if dups[i].Pos.File == "" {
+					dups[i].Pos = pos
+				}
+			}
+			errs = append(errs, dups...)
+			continue
+		}
 		fields := map[string]Pos{}
 		astFields(x, "", fields)
 		v := c.ctx.BuildExpr(x)
 		if err := v.Err(); err != nil {
-			errs = append(errs, c.translate(err, Source{Pos: pos, Fields: fields}, "")...)
+			errs = append(errs, c.translate(err, Source{Pos: pos, Fields: fields})...)
 			continue
 		}
-		r, e := c.validate(doc{file: name, pos: pos, value: v, fields: fields, syntax: x})
+		r, e := c.validate(doc{pos: pos, value: v, fields: fields, syntax: x})
 		if len(e) > 0 {
 			errs = append(errs, e...)
 			continue
 		}
 		rs = append(rs, r)
+	}
+	for i := range errs {
+		if errs[i].Pos.File == "" {
+			errs[i].Pos = Pos{File: name} // every diagnostic names its file
+		}
 	}
 	return rs, errs
 }
@@ -128,7 +145,7 @@ func loadExprs(c *compiled, name string, exprs []ast.Expr, what string) ([]Resou
 // syntaxErrors converts a parser error into diagnostics at its positions.
 var lineMsgRe = regexp.MustCompile(`:([0-9]+): (.*)$`)
 
-func syntaxErrors(name, lang string, err error) Errors {
+func syntaxErrors(name, lang string, err error, data []byte) Errors {
 	var out Errors
 	for _, e := range cueerrors.Errors(err) {
 		format, args := e.Msg()
@@ -142,6 +159,14 @@ func syntaxErrors(name, lang string, err error) Errors {
 			if m := lineMsgRe.FindStringSubmatch(e.Error()); m != nil {
 				pos.Line, _ = strconv.Atoi(m[1])
 				msg = m[2]
+				// go-yaml v3 reports parser errors ("did not find expected
+				// …") with a 0-based line, scanner errors with a 1-based one.
+				if strings.HasPrefix(msg, "did not find expected") {
+					pos.Line++
+				}
+				if n := lineCount(data); pos.Line > n {
+					pos.Line = n // errors at the end of input
+				}
 			}
 		}
 		if msg == "" {
@@ -164,4 +189,13 @@ func normalizeNewlines(data []byte) []byte {
 	}
 	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 	return bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
+}
+
+// lineCount is the number of lines an editor shows for data.
+func lineCount(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return max(n, 1)
 }

@@ -168,7 +168,7 @@ func (r *Resources) checkRefs() error {
 
 // Translate builds proxy p's resources. sec may be nil when the mesh has no mTLS.
 func (t *Translator) Translate(p *compiler.ProxyPlan, sec *Secrets, opts Options) (*Resources, error) {
-	if p.MTLS && (sec == nil || len(sec.CertPEM) == 0 || len(sec.KeyPEM) == 0 || len(sec.CAPEM) == 0) {
+	if p.MTLS && !opts.Proxyless && (sec == nil || len(sec.CertPEM) == 0 || len(sec.KeyPEM) == 0 || len(sec.CAPEM) == 0) {
 		return nil, fmt.Errorf("translate %s: mesh %q has mTLS but no certificate, key and CA were supplied", p.Key, p.Key.Mesh)
 	}
 	r := newResources(p.Key.String())

@@ -53,8 +53,12 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 		}
 		applyCircuitBreaker(cl, c.CircuitBreaker)
 		applyHealthCheck(cl, c.HealthCheck, c.Protocol)
-		if c.MTLS && !proxyless {
-			ts, err := upstreamTLS(c)
+		if c.MTLS {
+			tlsFor := upstreamTLS
+			if proxyless {
+				tlsFor = proxylessTLS
+			}
+			ts, err := tlsFor(c)
 			if err != nil {
 				return nil, err
 			}
@@ -244,6 +248,30 @@ func upstreamTLS(c *compiler.ClusterPlan) (*corev3.TransportSocket, error) {
 					ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: SecretMeshCA, SdsConfig: adsSource()},
 				},
 			},
+		},
+	}
+	a, err := anypb.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
+}
+
+// ProxylessCertProvider is the certificate provider instance a proxyless
+// client's bootstrap must define (ProxylessBootstrap writes a file_watcher).
+const ProxylessCertProvider = "meshc"
+
+// proxylessTLS is mTLS for grpc-go: identity and roots from the bootstrap's
+// certificate provider, the destination's SPIFFE id required of the server.
+func proxylessTLS(c *compiler.ClusterPlan) (*corev3.TransportSocket, error) {
+	ctx := &tlsv3.UpstreamTlsContext{
+		Sni: c.SNI,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: ProxylessCertProvider, CertificateName: "default"},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: ProxylessCertProvider, CertificateName: "default"},
+				MatchSubjectAltNames:          []*matcherv3.StringMatcher{{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: c.SPIFFE}}},
+			}},
 		},
 	}
 	a, err := anypb.New(ctx)

@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -72,9 +73,21 @@ func httpRoute(rp *compiler.RoutePlan, os *compiler.OutboundService, proxyless b
 			act.RetryPolicy = retryPolicy(conf, grpc && rt.GRPC != nil)
 		}
 	}
+	if rp.Mirror != nil {
+		act.RequestMirrorPolicies = []*routev3.RouteAction_RequestMirrorPolicy{{
+			Cluster: rp.Mirror.Name,
+			RuntimeFraction: &corev3.RuntimeFractionalPercent{DefaultValue: &typev3.FractionalPercent{
+				Numerator: uint32(rp.Mirror.Percent * 10000), Denominator: typev3.FractionalPercent_MILLION,
+			}},
+		}}
+	}
 	r := &routev3.Route{Match: routeMatch(rp.Match, proxyless), Action: &routev3.Route_Route{Route: act}}
 	for _, f := range rp.Filters {
 		switch {
+		case f.Type == "RequestRedirect" && f.RequestRedirect != nil:
+			r.Action = &routev3.Route_Redirect{Redirect: redirect(f.RequestRedirect)}
+		case f.Type == "URLRewrite" && f.URLRewrite != nil:
+			rewrite(act, f.URLRewrite)
 		case f.Type == "RequestHeaderModifier" && f.RequestHeaderModifier != nil:
 			r.RequestHeadersToAdd, r.RequestHeadersToRemove = headerMods(f.RequestHeaderModifier)
 		case f.Type == "ResponseHeaderModifier" && f.ResponseHeaderModifier != nil:
@@ -82,6 +95,64 @@ func httpRoute(rp *compiler.RoutePlan, os *compiler.OutboundService, proxyless b
 		}
 	}
 	return r
+}
+
+// pathModifier is a Gateway API path modifier (ReplaceFullPath | ReplacePrefixMatch).
+type pathModifier struct {
+	Type               string `json:"type"`
+	ReplaceFullPath    string `json:"replaceFullPath"`
+	ReplacePrefixMatch string `json:"replacePrefixMatch"`
+}
+
+func redirect(m map[string]any) *routev3.RedirectAction {
+	c, _ := schema.DecodeConf[struct {
+		Scheme     string        `json:"scheme"`
+		Hostname   string        `json:"hostname"`
+		Path       *pathModifier `json:"path"`
+		Port       int           `json:"port"`
+		StatusCode int           `json:"statusCode"`
+	}](m)
+	ra := &routev3.RedirectAction{HostRedirect: c.Hostname, PortRedirect: uint32(c.Port)}
+	if c.Scheme != "" {
+		ra.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: c.Scheme}
+	}
+	if p := c.Path; p != nil {
+		if p.Type == "ReplaceFullPath" {
+			ra.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: p.ReplaceFullPath}
+		} else {
+			ra.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: p.ReplacePrefixMatch}
+		}
+	}
+	switch c.StatusCode {
+	case 301:
+		ra.ResponseCode = routev3.RedirectAction_MOVED_PERMANENTLY
+	case 303:
+		ra.ResponseCode = routev3.RedirectAction_SEE_OTHER
+	case 307:
+		ra.ResponseCode = routev3.RedirectAction_TEMPORARY_REDIRECT
+	case 308:
+		ra.ResponseCode = routev3.RedirectAction_PERMANENT_REDIRECT
+	default:
+		ra.ResponseCode = routev3.RedirectAction_FOUND
+	}
+	return ra
+}
+
+func rewrite(act *routev3.RouteAction, m map[string]any) {
+	c, _ := schema.DecodeConf[struct {
+		Hostname string        `json:"hostname"`
+		Path     *pathModifier `json:"path"`
+	}](m)
+	if c.Hostname != "" {
+		act.HostRewriteSpecifier = &routev3.RouteAction_HostRewriteLiteral{HostRewriteLiteral: c.Hostname}
+	}
+	if p := c.Path; p != nil {
+		if p.Type == "ReplaceFullPath" {
+			act.RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: "^.*$"}, Substitution: p.ReplaceFullPath}
+		} else {
+			act.PrefixRewrite = p.ReplacePrefixMatch
+		}
+	}
 }
 
 func headerMods(m *schema.HeaderModifier) ([]*corev3.HeaderValueOption, []string) {

@@ -43,6 +43,12 @@ type Publisher interface {
 	Dump(nodeID string) ([]byte, error)
 }
 
+// StatusReporter is optionally implemented by a Publisher: the xDS status of
+// a node (served/ACKed versions, last NACK), shown by GET …/dataplanes.
+type StatusReporter interface {
+	Status(nodeID string) (any, bool)
+}
+
 // Options configure an Agent.
 type Options struct {
 	Zone string
@@ -89,6 +95,7 @@ type Agent struct {
 	ingresses []schema.Resource
 	pendingB  bool
 	pendingI  bool
+	caDirty   map[string]bool // meshes whose CA SetMeshCA changed
 	kick      chan struct{}
 
 	watch   *store.Watcher    // registry changes, from New on
@@ -119,10 +126,12 @@ func New(opts Options) (*Agent, error) {
 		pub:     opts.Publisher,
 		now:     opts.Now,
 		kick:    make(chan struct{}, 1),
+		caDirty: map[string]bool{},
 		planner: compiler.NewPlanner(opts.Zone),
 		metrics: newMetrics(opts.Registerer),
 	}
 	a.watch = a.reg.Watch()
+	a.registerRegistryMetrics(opts.Registerer)
 	if opts.StateDir != "" {
 		t, err := LoadOrCreateTokens(opts.StateDir)
 		if err != nil {
@@ -176,7 +185,7 @@ func (a *Agent) SetMeshCA(mesh string, certPEM, keyPEM []byte) error {
 	if a.certs.setCA(ca) {
 		a.log.Info("mesh CA installed", "mesh", mesh, "notAfter", ca.Cert.NotAfter)
 		a.mu.Lock()
-		a.pendingB = true // re-plan the mesh's proxies with their new certificates
+		a.caDirty[mesh] = true // republish the mesh's proxies with certificates from the new CA
 		a.mu.Unlock()
 		a.signal()
 	}

@@ -28,6 +28,8 @@ type dataplaneView struct {
 	Disconnect *time.Time      `json:"lastDisconnected,omitempty"`
 	Generation int64           `json:"generation"`
 	ModifiedAt time.Time       `json:"modifiedAt"`
+	// XDS is the xDS server's view of the node (versions, ACKs, last NACK).
+	XDS any `json:"xds,omitempty"`
 }
 
 func (a *Agent) viewOf(e store.Entry) dataplaneView {
@@ -39,6 +41,11 @@ func (a *Agent) viewOf(e store.Entry) dataplaneView {
 	if !e.Status.DisconnectedAt.IsZero() {
 		t := e.Status.DisconnectedAt
 		v.Disconnect = &t
+	}
+	if sr, ok := a.pub.(StatusReporter); ok && e.Resource.Type == schema.TypeDataplane {
+		if st, ok := sr.Status(store.NodeID(e.Resource.Mesh, e.Resource.Name)); ok {
+			v.XDS = st
+		}
 	}
 	return v
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,201 +15,6 @@ import (
 
 	"github.com/meshc/meshc/internal/testenv"
 )
-
-const e2eMesh = `type: Mesh
-name: default
-mtls:
-  enabledBackend: ca-1
-  backends:
-  - name: ca-1
-    type: builtin
-    dpCert:
-      rotation:
-        expiration: 20s
-    conf:
-      caCert:
-        ECDSA: true
-        expiration: 1y
-`
-
-const e2eAllow = `type: MeshTrafficPermission
-name: allow-web-to-backend
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: backend
-  from:
-  - targetRef:
-      kind: MeshService
-      name: web
-    default:
-      action: Allow
-`
-
-const e2eDenyWeb = `type: MeshTrafficPermission
-name: zz-deny-web
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: backend
-  from:
-  - targetRef:
-      kind: MeshService
-      name: web
-    default:
-      action: Deny
-`
-
-func e2eSplit(v1, v2 int) string {
-	return fmt.Sprintf(`type: MeshHTTPRoute
-name: backend-split
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: web
-  to:
-  - targetRef:
-      kind: MeshService
-      name: backend
-    rules:
-    - matches:
-      - path:
-          type: PathPrefix
-          value: /
-      default:
-        backendRefs:
-        - kind: MeshServiceSubset
-          name: backend
-          tags:
-            version: v1
-          weight: %d
-        - kind: MeshServiceSubset
-          name: backend
-          tags:
-            version: v2
-          weight: %d
-`, v1, v2)
-}
-
-const e2eTimeout = `type: MeshTimeout
-name: backend-timeout
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: web
-  to:
-  - targetRef:
-      kind: MeshService
-      name: backend
-    default:
-      http:
-        requestTimeout: 500ms
-`
-
-const e2eRetry = `type: MeshRetry
-name: backend-retry
-mesh: default
-spec:
-  targetRef:
-    kind: MeshService
-    name: web
-  to:
-  - targetRef:
-      kind: MeshService
-      name: backend
-    default:
-      http:
-        numRetries: 3
-        backOff:
-          baseInterval: 10ms
-          maxInterval: 50ms
-        retryOn:
-        - 5xx
-`
-
-func dataplaneYAML(name, svc, version string, port, servicePort, outboundPort int) string {
-	s := fmt.Sprintf(`type: Dataplane
-mesh: default
-name: %s
-networking:
-  address: 127.0.0.1
-  inbound:
-  - port: %d
-    servicePort: %d
-    tags:
-      kuma.io/service: %s
-      kuma.io/protocol: http
-      version: %s
-`, name, port, servicePort, svc, version)
-	if outboundPort > 0 {
-		s += fmt.Sprintf(`  outbound:
-  - port: %d
-    tags:
-      kuma.io/service: backend
-`, outboundPort)
-	}
-	return s
-}
-
-// backendApp is a small HTTP server standing behind a backend sidecar.
-type backendApp struct {
-	version string
-	hits    atomic.Int64
-	xfcc    atomic.Value // last x-forwarded-client-cert seen
-	addr    string
-}
-
-// firstTry remembers request ids /flaky has failed once (shared by v1 and v2:
-// a retry may land on the other version).
-var firstTry sync.Map
-
-func startBackend(t *testing.T, version string) *backendApp {
-	t.Helper()
-	b := &backendApp{version: version}
-	b.xfcc.Store("")
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		b.hits.Add(1)
-		b.xfcc.Store(r.Header.Get("X-Forwarded-Client-Cert"))
-		fmt.Fprintf(w, "version=%s\n", version)
-	})
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		b.hits.Add(1)
-		select {
-		case <-time.After(3 * time.Second):
-		case <-r.Context().Done():
-		}
-		fmt.Fprintf(w, "version=%s slow\n", version)
-	})
-	mux.HandleFunc("/flaky", func(w http.ResponseWriter, r *http.Request) {
-		b.hits.Add(1)
-		if _, seen := firstTry.LoadOrStore(r.Header.Get("x-req-id"), true); !seen {
-			http.Error(w, "flaky: first attempt fails", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintf(w, "version=%s flaky ok\n", version)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	b.addr = ln.Addr().String()
-	return b
-}
-
-func portOf(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	var n int
-	fmt.Sscan(p, &n)
-	return n
-}
 
 // TestE2EStandaloneZoneWithEnvoy runs a real `meshc zone --standalone`, three
 // `meshc dp run` sidecars (real Envoy) for web and backend v1/v2, and checks
@@ -334,6 +137,18 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if out, err := execOut(envoy, "--mode", "validate", "--disable-hot-restart", "-c", bpath); err != nil {
 			t.Errorf("envoy rejects dp bootstrap's output: %v\n%s", err, out)
 		}
+		// The listing carries the xDS server's view (ACKed versions) and metrics count them.
+		var one struct {
+			XDS struct {
+				Acked map[string]string `json:"acked"`
+			} `json:"xds"`
+		}
+		if err := getJSON(cp+"/meshes/default/dataplanes/web-1", &one); err != nil || len(one.XDS.Acked) == 0 {
+			t.Errorf("web-1 shows no ACKed xDS versions: %v %+v", err, one)
+		}
+		if _, metrics, err := get(ctx, client, cp+"/metrics"); err != nil || !strings.Contains(metrics, "meshc_zone_dataplanes_online 3") {
+			t.Errorf("metrics lack meshc_zone_dataplanes_online 3: %v", err)
+		}
 		if out, err := execOut(meshcBin, "get", "dataplanes", "--cp", cp); err != nil || !strings.Contains(out, "web-1") || !strings.Contains(out, "zone-1") {
 			t.Errorf("meshc get dataplanes against the zone: %v\n%s", err, out)
 		}
@@ -357,10 +172,20 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if err == nil {
 			t.Fatalf("plaintext request to the mTLS inbound answered %d", code)
 		}
+		// The backend app sees the caller's SPIFFE id (x-forwarded-client-cert set by its sidecar).
+		seen := 0
 		for _, b := range []*backendApp{v1, v2} {
-			if x := b.xfcc.Load().(string); x != "" && !strings.Contains(x, "spiffe://default/web") {
-				t.Errorf("backend %s saw client cert %q, want web's SPIFFE id", b.version, x)
+			x := b.xfcc.Load().(string)
+			if x == "" {
+				continue
 			}
+			seen++
+			if !strings.Contains(x, "URI=spiffe://default/web") {
+				t.Errorf("backend %s saw x-forwarded-client-cert %q, want web's SPIFFE id", b.version, x)
+			}
+		}
+		if seen == 0 {
+			t.Error("no backend saw an x-forwarded-client-cert header naming its caller")
 		}
 		// backend-v1's Envoy completed TLS handshakes on its inbound, every one
 		// with a client certificate (web's), and none without.
@@ -477,8 +302,8 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			if i == 0 {
 				t.Logf("denied request: %d %q %v", code, strings.TrimSpace(body), err)
 			}
-			if err == nil && code != 403 && code != 503 {
-				t.Errorf("denied request: %d %q, want 403 (RBAC) or 503 (connection refused by RBAC)", code, body)
+			if err != nil || code != 403 || !strings.Contains(body, "RBAC: access denied") {
+				t.Errorf("denied request: %d %q %v, want 403 RBAC: access denied", code, body, err)
 			}
 		}
 		if after := v1.hits.Load() + v2.hits.Load(); after != before {
@@ -522,6 +347,36 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			if err != nil || code != 200 {
 				t.Fatalf("flaky request %d with MeshRetry: %d %q %v", i, code, body, err)
 			}
+		}
+	})
+
+	t.Run("meshc diff --inventory against the live zone", func(t *testing.T) {
+		// The proposed change: the split moves to 90/10. The zone's API is the inventory.
+		next := filepath.Join(root, "next")
+		if err := os.MkdirAll(next, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(meshDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(meshDir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(next, e.Name()), string(b))
+		}
+		writeFile(t, filepath.Join(next, "split.yaml"), e2eSplit(90, 10))
+		out, err := execOut(meshcBin, "diff", "--inventory", cp, meshDir, next)
+		if code := exitCode(err); code != 2 {
+			t.Fatalf("meshc diff: exit %d (%v), want 2\n%s", code, err, out)
+		}
+		if !strings.Contains(out, "proxy default.web-1:") || !strings.Contains(out, "backend{version=v1} 90") {
+			t.Errorf("diff does not show web-1's new weights:\n%s", out)
+		}
+		if strings.Contains(out, "proxy default.backend-v1") || strings.Contains(out, "proxy default.backend-v2") {
+			t.Errorf("diff lists backends that a route of web does not touch:\n%s", out)
 		}
 	})
 
@@ -631,76 +486,4 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			t.Errorf("web-1 after dp run stopped: %d %v, want 404", code, err)
 		}
 	})
-}
-
-// waitEnvoy waits until web-1's config matches re both as the zone serves it
-// (meshc inspect's endpoint) and as web-1's Envoy holds it (admin config_dump).
-func waitEnvoy(t *testing.T, cp string, admin int, re string) {
-	t.Helper()
-	rx := regexp.MustCompile(re)
-	for _, url := range []string{cp + "/meshes/default/dataplanes/web-1/xds", fmt.Sprintf("http://127.0.0.1:%d/config_dump", admin)} {
-		eventually(t, 20*time.Second, url+" matching "+re, func() error {
-			_, body, err := get(context.Background(), http.DefaultClient, url)
-			if err != nil {
-				return err
-			}
-			if !rx.MatchString(body) {
-				return fmt.Errorf("not there yet")
-			}
-			return nil
-		})
-	}
-}
-
-// webCertSerial returns the serial number of web-1's SPIFFE certificate as its Envoy holds it.
-func webCertSerial(t *testing.T, admin int) string {
-	t.Helper()
-	var certs struct {
-		Certificates []struct {
-			CertChain []struct {
-				SerialNumber    string `json:"serial_number"`
-				SubjectAltNames []struct {
-					URI string `json:"uri"`
-				} `json:"subject_alt_names"`
-			} `json:"cert_chain"`
-		} `json:"certificates"`
-	}
-	if err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/certs", admin), &certs); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range certs.Certificates {
-		for _, cc := range c.CertChain {
-			for _, san := range cc.SubjectAltNames {
-				if san.URI == "spiffe://default/web" {
-					return cc.SerialNumber
-				}
-			}
-		}
-	}
-	t.Fatalf("web-1's Envoy holds no certificate for spiffe://default/web")
-	return ""
-}
-
-func getJSON(url string, v any) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-func dataplaneInboundPort(t *testing.T, root, name string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, name+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`- port: (\d+)`).FindSubmatch(b)
-	var n int
-	fmt.Sscan(string(m[1]), &n)
-	return n
 }

@@ -72,8 +72,16 @@ func (a *Agent) applyGlobal(affected map[compiler.ProxyKey]struct{}) {
 	a.mu.Lock()
 	b, pendingB := a.bundle, a.pendingB
 	ing, pendingI := a.ingresses, a.pendingI
-	a.pendingB, a.pendingI = false, false
+	caDirty := a.caDirty
+	a.pendingB, a.pendingI, a.caDirty = false, false, map[string]bool{}
 	a.mu.Unlock()
+	if len(caDirty) > 0 {
+		for _, k := range a.planner.Proxies() {
+			if caDirty[k.Mesh] {
+				affected[k] = struct{}{}
+			}
+		}
+	}
 	if pendingB && b != nil {
 		a.mu.Lock()
 		a.applied = b
@@ -242,6 +250,26 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		r.MustRegister(m.rounds, m.proxies, m.failures, m.bundle)
 	}
 	return m
+}
+
+// registerRegistryMetrics exposes the registry's size and online proxies.
+func (a *Agent) registerRegistryMetrics(r prometheus.Registerer) {
+	if r == nil {
+		return
+	}
+	count := func(online bool) float64 {
+		n := 0
+		for _, e := range a.reg.List(schema.TypeDataplane, "") {
+			if !online || e.Status.Online {
+				n++
+			}
+		}
+		return float64(n)
+	}
+	r.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshc_zone_dataplanes", Help: "Dataplanes registered at this zone."}, func() float64 { return count(false) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshc_zone_dataplanes_online", Help: "Registered dataplanes with an open xDS stream."}, func() float64 { return count(true) }),
+	)
 }
 
 // DataplaneCount is the number of registered dataplanes (for status output).

@@ -31,6 +31,13 @@ func (p XDSPublisher) Update(plan *compiler.ProxyPlan, id *WorkloadIdentity) err
 	return p.Server.Update(p.Ctx, plan, sec)
 }
 
+// Status is what the xDS server knows of a node: versions served and ACKed,
+// and its last NACK with the reason.
+func (p XDSPublisher) Status(nodeID string) (any, bool) {
+	st, ok := p.Server.Status(nodeID)
+	return st, ok
+}
+
 // Remove drops a proxy's snapshots.
 func (p XDSPublisher) Remove(k compiler.ProxyKey) { p.Server.Remove(k) }
 

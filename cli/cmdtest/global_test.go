@@ -101,7 +101,8 @@ var listenRE = regexp.MustCompile(`msg="api listening" addr=(\S+)`)
 // startGlobal starts meshc global with args and waits for the API address it logs.
 func startGlobal(t *testing.T, args ...string) *globalProc {
 	t.Helper()
-	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0", "--kds-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Dir = t.TempDir() // anything written to the working directory stays in the test's
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -262,4 +263,23 @@ func TestGlobalFlagErrors(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "/nonexistent/dir") {
 		t.Fatalf("missing dir: exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// meshc global --dir: a saved edit becomes the served bundle; an invalid save is reported and changes nothing.
+func TestGlobalProcessWatchesDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"mesh.yaml": globalMesh})
+	p := startGlobal(t, "--dir", dir)
+	eventually(t, "first bundle", func() bool { return p.status(t).Version != "" })
+	v1 := p.status(t).Version
+	writeFiles(t, dir, map[string]string{"t.yaml": globalTimeout("t", "2s")})
+	eventually(t, "edit served", func() bool { st := p.status(t); return st.Version != v1 && st.Resources == 2 })
+	v2 := p.status(t).Version
+	writeFiles(t, dir, map[string]string{"t.yaml": "type: MeshTimeout\nname: t\nmesh: default\nspec:\n  targetRef:\n    kind: Nope\n"})
+	eventually(t, "invalid save reported", func() bool { return len(p.status(t).Errors) > 0 })
+	if st := p.status(t); st.Version != v2 || !strings.Contains(st.Errors[0].Pos.File, "t.yaml") {
+		t.Fatalf("after an invalid save: %+v", st)
+	}
+	p.stop(t)
 }

@@ -361,5 +361,15 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 	if _, ok := zones()["zone-b"]; ok {
 		t.Fatal("zone-b still listed after delete")
 	}
-	_ = za
+
+	// Zone{enabled: false} in Git: the global stops syncing zone-a and lists it disabled.
+	os.WriteFile(filepath.Join(work, "meshes", "zone-a.yaml"), []byte("type: Zone\nname: zone-a\nenabled: false\n"), 0o644)
+	git(t, work, "add", "-A")
+	git(t, work, "commit", "-qm", "disable zone-a")
+	git(t, work, "push", "-q", "origin", "main")
+	waitFor(t, "zone-a listed disabled and offline", func() bool { z := zones()["zone-a"]; return !z.Enabled && !z.Online })
+	if r := run(t, tmp, "get", "zones", "--cp", gapi); !regexp.MustCompile(`zone-a\s+disabled`).MatchString(r.stdout) {
+		t.Fatalf("meshc get zones after disabling zone-a:\n%s", r.stdout)
+	}
+	waitFor(t, "zone-a told why", func() bool { return strings.Contains(za.log(), `zone \"zone-a\" is disabled`) })
 }
