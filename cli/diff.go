@@ -131,8 +131,10 @@ func dirSide(dir string) (*diffSide, error) {
 
 // gitSides resolves the two sides in the Git work tree holding path.
 func gitSides(path, fromRev, toRev string) (*diffSide, *diffSide, error) {
-	if _, err := os.Stat(path); err != nil {
+	if st, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("%w; give a directory of mesh definitions", err)
+	} else if !st.IsDir() {
+		return nil, nil, fmt.Errorf("%s is a file; give the directory that holds it", path)
 	}
 	repo, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
 	if err != nil {

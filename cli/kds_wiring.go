@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -43,10 +44,23 @@ func kdsGlobalConfigFrom(c *cli.Context) kdsGlobalConfig {
 // newKDSGlobal binds the global's KDS server and registers its zone API and
 // metrics on srv; the returned function serves KDS until ctx ends. Its state
 // (token signing key, mesh CAs, self-signed TLS, zone registry) lives in stateDir.
-func newKDSGlobal(cfg kdsGlobalConfig, stateDir string, bundles kds.BundleSource, srv *api.Server, log *slog.Logger) (func(context.Context) error, error) {
+// Without a stateDir they live in a temporary directory removed at exit (a
+// quick try; zone tokens are then issued with `--state-dir` naming it).
+func newKDSGlobal(cfg kdsGlobalConfig, stateDir string, bundles kds.BundleSource, srv *api.Server, log *slog.Logger) (run func(context.Context) error, err error) {
 	if stateDir == "" {
-		stateDir = defaultGlobalStateDir
-		log.Warn("no --state-dir: KDS keeps its token key, mesh CAs and TLS certificate in " + stateDir)
+		if stateDir, err = os.MkdirTemp("", "meshc-global-"); err != nil {
+			return nil, fmt.Errorf("kds: no --state-dir and no temporary one: %w", err)
+		}
+		log.Warn("no --state-dir: zone token key, mesh CAs and KDS certificate are temporary (issue zone tokens with `meshc token zone --state-dir "+stateDir+"`)", "dir", stateDir)
+		tmp := stateDir
+		defer func() { // removed when serving ends, or now if it cannot start
+			if err != nil {
+				os.RemoveAll(tmp)
+				return
+			}
+			serve := run
+			run = func(ctx context.Context) error { defer os.RemoveAll(tmp); return serve(ctx) }
+		}()
 	}
 	iss, created, err := token.LoadOrCreate(stateDir)
 	if err != nil {

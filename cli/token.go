@@ -10,10 +10,6 @@ import (
 	"github.com/meshc/meshc/token"
 )
 
-// defaultGlobalStateDir is where the global keeps its state (token signing
-// key, mesh CAs, KDS certificate) when --state-dir is not given.
-const defaultGlobalStateDir = ".meshc-global"
-
 func tokenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "token",
@@ -27,7 +23,7 @@ Run it where the global's state dir is.`,
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "name", Required: true, Usage: "the zone's `NAME` (as given to `meshc zone --name`)"},
 				&cli.DurationFlag{Name: "valid-for", Value: 8760 * time.Hour, Usage: "how long the token is valid"},
-				&cli.StringFlag{Name: "state-dir", Value: defaultGlobalStateDir, Usage: "the global's state `DIR`"},
+				&cli.StringFlag{Name: "state-dir", Required: true, Usage: "the global's state `DIR` (its --state-dir)"},
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the token to `FILE` (mode 0600) instead of stdout"},
 			},
 			Action: func(c *cli.Context) error {

@@ -78,7 +78,7 @@ func (d zoneDNS) start(stateDir string, reg prometheus.Registerer, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	disc := &dns.Discovery{Alloc: alloc, Log: log}
+	disc := &dns.Discovery{Alloc: alloc, Log: log, Registry: reg}
 	if d.addr == "" && len(d.meshAddrs) == 0 {
 		return disc, nil, nil
 	}

@@ -2,12 +2,15 @@ package dns
 
 import (
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshc/meshc/compiler"
 	"github.com/meshc/meshc/schema"
@@ -20,6 +23,13 @@ type Discovery struct {
 	Alloc  *Allocator
 	Server *Server // nil: VIPs and listeners only, no DNS
 	Log    *slog.Logger
+	// Registry receives meshc_dns_vips and meshc_dns_vip_problems (nil: none).
+	Registry prometheus.Registerer
+
+	metricsOnce sync.Once
+	vipsGauge   *prometheus.GaugeVec
+	probGauge   *prometheus.GaugeVec
+	problems    map[string][]string // mesh → problems of the last rebuild
 
 	mu      sync.Mutex
 	last    map[string][]compiler.VIPListener
@@ -59,12 +69,21 @@ func (d *Discovery) Update(b *compiler.Bundle, dataplanes, ingresses []schema.Re
 	if same {
 		return last, false
 	}
+	problemsByMesh := map[string][]string{}
 	for _, w := range warns {
 		log.Warn("dns: VirtualOutbound left out", "resource", w.Resource, "err", w.Error())
+		if parts := strings.SplitN(w.Resource, "/", 3); len(parts) == 3 {
+			problemsByMesh[parts[1]] = append(problemsByMesh[parts[1]], w.Error())
+		}
 	}
 	for _, err := range append(errs, serrs...) {
 		log.Error("dns: VIP not allocated", "err", err)
+		var me interface{ MeshName() string }
+		if errors.As(err, &me) {
+			problemsByMesh[me.MeshName()] = append(problemsByMesh[me.MeshName()], err.Error())
+		}
 	}
+	d.record(vips, meshes, problemsByMesh)
 	if d.Server != nil {
 		d.Server.SetSource(NewTable(vips, meshes, dataplanes))
 	}
@@ -98,6 +117,40 @@ func addressSum(dataplanes []schema.Resource) uint64 {
 	return h.Sum64()
 }
 
+// record updates the metrics and the problems GET /meshes/{mesh}/vips shows.
+func (d *Discovery) record(vips compiler.VIPs, meshes []compiler.MeshServices, problems map[string][]string) {
+	d.metricsOnce.Do(func() {
+		d.vipsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshc_dns_vips",
+			Help: "Names (services and VirtualOutbound hosts) holding a VIP, per mesh."}, []string{"mesh"})
+		d.probGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshc_dns_vip_problems",
+			Help: "Names left without a VIP or VirtualOutbound hosts left out (exhausted range, bad vipCIDR, bad template), per mesh."}, []string{"mesh"})
+		if d.Registry != nil {
+			for _, c := range []prometheus.Collector{d.vipsGauge, d.probGauge} {
+				if err := d.Registry.Register(c); err != nil && d.Log != nil {
+					d.Log.Warn("dns: register metric", "err", err)
+				}
+			}
+		}
+	})
+	d.vipsGauge.Reset()
+	d.probGauge.Reset()
+	for _, ms := range meshes {
+		mv := vips[ms.Mesh]
+		d.vipsGauge.WithLabelValues(ms.Mesh).Set(float64(len(mv.Services) + len(mv.Hosts)))
+		d.probGauge.WithLabelValues(ms.Mesh).Set(float64(len(problems[ms.Mesh])))
+	}
+	d.mu.Lock()
+	d.problems = problems
+	d.mu.Unlock()
+}
+
+// Problems returns what kept names of mesh from a VIP at the last change.
+func (d *Discovery) Problems(mesh string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.problems[mesh]
+}
+
 // Listeners returns the VIP listeners of mesh from the last Update.
 func (d *Discovery) Listeners(mesh string) []compiler.VIPListener {
 	d.mu.Lock()
@@ -117,6 +170,10 @@ func (d *Discovery) RegisterAPI(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"mesh": r.PathValue("mesh"), "items": ls})
+		out := map[string]any{"mesh": r.PathValue("mesh"), "items": ls}
+		if ps := d.Problems(r.PathValue("mesh")); len(ps) > 0 {
+			out["problems"] = ps
+		}
+		_ = enc.Encode(out)
 	})
 }

@@ -1,10 +1,15 @@
 package dns
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/meshc/meshc/compiler"
 	"github.com/meshc/meshc/schema"
@@ -50,3 +55,40 @@ func TestDiscoveryUpdateReportsChanges(t *testing.T) {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestDiscoveryExhaustionVisible: a mesh whose vipCIDR is full leaves the new
+// service without a VIP, keeps the others, and says so in the metrics and in
+// GET /meshes/{mesh}/vips.
+func TestDiscoveryExhaustionVisible(t *testing.T) {
+	mesh := &schema.MeshSpec{}
+	mesh.Networking.VIPCIDR = "10.7.0.0/30" // two usable addresses
+	b := &compiler.Bundle{Resources: []schema.Resource{{Type: schema.TypeMesh, Name: "m", Spec: mesh}}}
+	var dps []schema.Resource
+	for i, svc := range []string{"a", "b", "c"} {
+		dps = append(dps, schema.Resource{Type: schema.TypeDataplane, Mesh: "m", Name: svc, Spec: &schema.DataplaneSpec{Networking: schema.DataplaneNetworking{
+			Address: "10.0.0.1", Inbound: []schema.Inbound{{Port: 8000 + i, Tags: map[string]string{schema.TagService: svc}}}}}})
+	}
+	alloc, _ := NewAllocator(AllocatorConfig{})
+	reg := prometheus.NewRegistry()
+	d := &Discovery{Alloc: alloc, Log: quietLog(), Registry: reg}
+	d.Update(b, dps[:2], nil)
+	before := alloc.VIPs()["m"].Services
+	d.Update(b, dps, nil)
+	after := alloc.VIPs()["m"].Services
+	if after["a"] != before["a"] || after["b"] != before["b"] || after["c"].IsValid() {
+		t.Errorf("exhaustion: before %v after %v; want a and b kept, c without VIP", before, after)
+	}
+	mux := http.NewServeMux()
+	d.RegisterAPI(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/meshes/m/vips", nil))
+	if !strings.Contains(rec.Body.String(), `no free VIP in 10.7.0.0/30 for service \"c\"`) {
+		t.Errorf("GET /meshes/m/vips does not show the problem:\n%s", rec.Body.String())
+	}
+	if got := testutil.ToFloat64(d.probGauge.WithLabelValues("m")); got != 1 {
+		t.Errorf("meshc_dns_vip_problems{mesh=m} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(d.vipsGauge.WithLabelValues("m")); got != 2 {
+		t.Errorf("meshc_dns_vips{mesh=m} = %v, want 2", got)
+	}
+}

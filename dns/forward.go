@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/meshc/meshc/compiler"
 )
 
 // SystemUpstreams returns the resolvers of /etc/resolv.conf as host:port (the
@@ -30,19 +33,28 @@ func SystemUpstreams(path string) []string {
 	return out
 }
 
-// NormalizeUpstream accepts "host" or "host:port" (port 53 by default).
+// NormalizeUpstream accepts "host", "host:port", an IPv6 address or
+// "[v6]:port" (port 53 by default) and returns host:port.
 func NormalizeUpstream(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("upstream resolver %q is not host, host:port, an IP address or [IPv6]:port", s)
 	if s == "" {
 		return "", fmt.Errorf("empty upstream resolver")
 	}
-	if _, _, err := net.SplitHostPort(s); err == nil {
-		return s, nil
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.Trim(s, "[]"), "53"
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return "", bad
+		}
 	}
-	if strings.Count(s, ":") > 1 || net.ParseIP(s) != nil || !strings.Contains(s, ":") {
-		return net.JoinHostPort(strings.Trim(s, "[]"), "53"), nil
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", bad
 	}
-	return "", fmt.Errorf("upstream resolver %q is not host or host:port", s)
+	if net.ParseIP(host) == nil && !compiler.ValidDNSName(strings.TrimSuffix(host, ".")) {
+		return "", bad
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // forward passes a query outside the served names to the upstream resolvers in

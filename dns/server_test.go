@@ -340,3 +340,16 @@ func TestServerDoesNotForwardToItself(t *testing.T) {
 		t.Errorf("upstreams after dropping itself: %v", s.cfg.Upstreams)
 	}
 }
+
+func TestNormalizeUpstream(t *testing.T) {
+	for in, want := range map[string]string{
+		"1.1.1.1": "1.1.1.1:53", "1.1.1.1:5353": "1.1.1.1:5353", "2606:4700::1111": "[2606:4700::1111]:53",
+		"[::1]:5353": "[::1]:5353", "dns.example": "dns.example:53", "dns.example:54": "dns.example:54",
+		"a:b:c:d:e:1:2:3:4": "", "1.1.1.1:0": "", "1.1.1.1:x": "", "bad host": "", "": "",
+	} {
+		got, err := NormalizeUpstream(in)
+		if (err != nil) != (want == "") || got != want {
+			t.Errorf("NormalizeUpstream(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

@@ -329,7 +329,7 @@ func (a *Allocator) Requests(b *compiler.Bundle, meshes []compiler.MeshServices)
 		}
 		cidrs, err := a.MeshCIDRs(ms.Mesh, spec)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &MeshError{Mesh: ms.Mesh, Err: err})
 			cidrs = a.currentCIDRs(ms.Mesh)
 		}
 		out = append(out, MeshRequest{MeshServices: ms, CIDRs: cidrs})

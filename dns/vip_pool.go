@@ -90,6 +90,9 @@ type ExhaustedError struct {
 	Held      int // freed addresses still in their grace period
 }
 
+// MeshName is the mesh the error is about.
+func (e *ExhaustedError) MeshName() string { return e.Mesh }
+
 func (e *ExhaustedError) Error() string {
 	return fmt.Sprintf("vip: mesh %q: no free VIP in %s for %s (%d in use, %d held for the grace period after removal); "+
 		"widen the range with Mesh.networking.vipCIDR or --dns-vip-cidr", e.Mesh, e.CIDR, describeKey(e.Key), e.InUse, e.Held)
@@ -160,3 +163,15 @@ func (p *pool) alloc(key string) (netip.Addr, error) {
 	}
 	return netip.Addr{}, &ExhaustedError{Mesh: p.mesh, Key: key, CIDR: p.cidr, InUse: len(p.byAddr), Held: len(p.released)}
 }
+
+// MeshError is a problem with one mesh's VIP settings (e.g. a bad vipCIDR).
+type MeshError struct {
+	Mesh string
+	Err  error
+}
+
+func (e *MeshError) Error() string { return e.Err.Error() }
+func (e *MeshError) Unwrap() error { return e.Err }
+
+// MeshName is the mesh the error is about.
+func (e *MeshError) MeshName() string { return e.Mesh }

@@ -2,36 +2,21 @@ package kds
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	kdsv1 "github.com/meshc/meshc/kds/v1"
 	"github.com/meshc/meshc/pki"
+	"google.golang.org/protobuf/proto"
 )
 
-// StateFile is the zone's last-known-good global state inside its state dir.
-// It holds mesh CA keys: it is written with mode 0600.
-const StateFile = "kds-global-state.json"
-
-type persistedState struct {
-	BundleVersion string              `json:"bundleVersion"`
-	BundleCommit  string              `json:"bundleCommit,omitempty"`
-	SavedAt       time.Time           `json:"savedAt"`
-	Resources     []persistedResource `json:"resources"`
-}
-
-type persistedResource struct {
-	Kind string `json:"kind"`
-	Mesh string `json:"mesh,omitempty"`
-	Name string `json:"name"`
-	Zone string `json:"zone,omitempty"`
-	Body []byte `json:"body"` // base64: cheap to write on every update
-}
+// StateFile is the zone's last-known-good global state inside its state dir:
+// a full kds.v1.Update (protobuf), so loading it checks its state hash like
+// any update. It holds mesh CA keys: it is written with mode 0600.
+const StateFile = "kds-global-state.pb"
 
 type persistJob struct {
 	st State
@@ -86,12 +71,11 @@ func (c *Client) persist(st State, m meta) error {
 	if c.opts.StateDir == "" {
 		return nil
 	}
-	ps := persistedState{BundleVersion: m.BundleVersion, BundleCommit: m.BundleCommit, SavedAt: time.Now().UTC()}
-	for _, k := range st.Sorted() {
-		p := st[k].Res
-		ps.Resources = append(ps.Resources, persistedResource{Kind: p.Kind, Mesh: p.Mesh, Name: p.Name, Zone: p.Zone, Body: p.Body})
+	u := &kdsv1.Update{Full: true, StateHash: st.Hash(), BundleVersion: m.BundleVersion, BundleCommit: m.BundleCommit}
+	for _, e := range st { // any order: loading applies it as a full update
+		u.Upserts = append(u.Upserts, e.Res)
 	}
-	data, err := json.Marshal(ps)
+	data, err := proto.Marshal(u)
 	if err != nil {
 		return err
 	}
@@ -110,16 +94,17 @@ func (c *Client) loadPersisted() error {
 	if err != nil {
 		return fmt.Errorf("kds: read persisted global state: %w", err)
 	}
-	var ps persistedState
-	if err := json.Unmarshal(data, &ps); err != nil {
+	var u kdsv1.Update
+	err = proto.Unmarshal(data, &u)
+	var st State
+	if err == nil {
+		st, err = State{}.Apply(&u)
+	}
+	if err != nil {
 		return fmt.Errorf("kds: persisted global state %s is corrupt: %w (delete it; the zone then waits for the global)", c.statePath(), err)
 	}
-	st := State{}
-	for _, r := range ps.Resources {
-		st.Put(&kdsv1.Resource{Kind: r.Kind, Mesh: r.Mesh, Name: r.Name, Zone: r.Zone, Body: r.Body})
-	}
-	m := meta{BundleVersion: ps.BundleVersion, BundleCommit: ps.BundleCommit}
-	gs, cache, err := decodeGlobalState(st, m, nil)
+	m := meta{BundleVersion: u.BundleVersion, BundleCommit: u.BundleCommit}
+	gs, cache, err := decodeGlobalState(st, m, decodeCache{})
 	if err != nil {
 		return fmt.Errorf("kds: persisted global state %s: %w (delete it; the zone then waits for the global)", c.statePath(), err)
 	}
@@ -130,6 +115,6 @@ func (c *Client) loadPersisted() error {
 	c.insight.BundleVersion, c.insight.BundleCommit = m.BundleVersion, m.BundleCommit
 	c.status.BundleVersion, c.status.BundleCommit = m.BundleVersion, m.BundleCommit
 	c.status.RemoteIngresses, c.lastRemote = gs.RemoteIngresses, gs.RemoteIngresses
-	c.log.Info("serving the persisted global state until the global answers", "bundleVersion", m.BundleVersion, "savedAt", ps.SavedAt)
+	c.log.Info("serving the persisted global state until the global answers", "bundleVersion", m.BundleVersion, "file", c.statePath())
 	return nil
 }

@@ -113,35 +113,43 @@ type decoded struct {
 	ca   *MeshCA
 }
 
-// decodeCache remembers decoded resources so an update decodes only what changed.
-type decodeCache map[Key]decoded
+// decodeCache remembers decoded resources, and their order, so an update
+// decodes only what changed and sorts only when the set of keys changed.
+type decodeCache struct {
+	entries map[Key]decoded
+	order   []Key
+}
 
 // decodeGlobalState turns what a zone received into a GlobalState, checking
 // every resource not already in cache; any error rejects the whole update.
 // It returns the cache for the new state. Resources are shared between the
 // states it returns: sinks must not modify them.
 func decodeGlobalState(st State, m meta, cache decodeCache) (GlobalState, decodeCache, error) {
-	gs := GlobalState{Bundle: &compiler.Bundle{Version: m.BundleVersion, Commit: m.BundleCommit}}
-	next := make(decodeCache, len(st))
-	for _, k := range st.Sorted() { // bundle resources come out in schema order (type, mesh, name)
-		e := st[k]
-		if d, ok := cache[k]; ok && d.hash == e.Hash {
-			next[k] = d
-			switch {
-			case d.ca != nil:
-				gs.CAs = append(gs.CAs, *d.ca)
-			case k.Kind == schema.TypeZoneIngress && k.Zone != "":
-				gs.RemoteIngresses = append(gs.RemoteIngresses, d.res)
-			default:
-				gs.Bundle.Resources = append(gs.Bundle.Resources, d.res)
+	gs := GlobalState{Bundle: &compiler.Bundle{Version: m.BundleVersion, Commit: m.BundleCommit, Resources: make([]schema.Resource, 0, len(st))}}
+	next := decodeCache{entries: make(map[Key]decoded, len(st)), order: cache.order}
+	if len(cache.order) != len(st) {
+		next.order = nil
+	} else {
+		for k := range st {
+			if _, ok := cache.entries[k]; !ok {
+				next.order = nil
+				break
 			}
-			continue
 		}
-		d, err := decodeOne(e)
-		if err != nil {
-			return gs, nil, err
+	}
+	if next.order == nil {
+		next.order = st.Sorted() // bundle resources come out in schema order (type, mesh, name)
+	}
+	for _, k := range next.order {
+		e := st[k]
+		d, ok := cache.entries[k]
+		if !ok || d.hash != e.Hash {
+			var err error
+			if d, err = decodeOne(e); err != nil {
+				return gs, decodeCache{}, err
+			}
 		}
-		next[k] = d
+		next.entries[k] = d
 		switch {
 		case d.ca != nil:
 			gs.CAs = append(gs.CAs, *d.ca)

@@ -30,6 +30,15 @@ type persistedZone struct {
 	Inventory      []persistedResource `json:"inventory"`
 }
 
+// persistedResource is a resource of a zone's inventory on disk.
+type persistedResource struct {
+	Kind string `json:"kind"`
+	Mesh string `json:"mesh,omitempty"`
+	Name string `json:"name"`
+	Zone string `json:"zone,omitempty"`
+	Body []byte `json:"body"`
+}
+
 func (s *Server) zonesPath() string { return filepath.Join(s.opts.StateDir, ZonesFile) }
 
 // zonesChanged asks the writer to save the registry (coalesced).

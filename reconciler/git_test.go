@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,5 +220,42 @@ func TestGitRestartServesPersistedBundle(t *testing.T) {
 	waitFor(t, "fetch failure", func() bool { return r2.Status().Fetch.ConsecutiveFailures > 0 })
 	if b := r2.Current(); b == nil || b.Version != want.Version {
 		t.Fatal("persisted bundle dropped after a failed fetch")
+	}
+}
+
+// Fetches leave one packfile each; past the limit they are repacked into one,
+// and the source keeps following the remote.
+func TestGitRepacksFetchedObjects(t *testing.T) {
+	t.Parallel()
+	repo := newGitRepo(t)
+	repo.Write(map[string]string{"mesh.yaml": meshYAML})
+	repo.CommitPush("one")
+	storage := filepath.Join(t.TempDir(), "git")
+	src, err := NewGitSource(GitOptions{URL: repo.Bare, StorageDir: storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	src.repackAfter = 3
+	packs := func() int {
+		m, _ := filepath.Glob(filepath.Join(storage, "objects", "pack", "*.pack"))
+		return len(m)
+	}
+	for i := 0; i < 7; i++ {
+		repo.Write(map[string]string{"p.yaml": timeoutPolicy("t", "web", fmt.Sprintf("%ds", i+1))})
+		c := repo.CommitPush("change")
+		snap, err := src.Fetch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Revision != c {
+			t.Fatalf("fetched %s, want %s", snap.Revision, c)
+		}
+		if rs, errs := snap.Load(); errs.HasErrors() || len(rs) != 2 {
+			t.Fatalf("load after fetch %d: %d resources, %v", i, len(rs), errs)
+		}
+		if n := packs(); n > 3 {
+			t.Fatalf("%d packfiles after fetch %d, want ≤ 3", n, i)
+		}
 	}
 }

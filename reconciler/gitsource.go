@@ -16,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
@@ -48,7 +49,11 @@ type GitSource struct {
 	repo    *git.Repository
 	remote  *git.Remote
 	tempDir string
+	dir     string
 	cache   *loadCache // used only by Load, from the reconciler's goroutine
+	// repackAfter is the number of packfiles (one per fetch) that triggers a
+	// repack into one, so a long-running global's lookups stay fast.
+	repackAfter int
 }
 
 // NewGitSource opens (or creates) the bare repository it fetches into. It does
@@ -68,7 +73,7 @@ func NewGitSource(opts GitOptions) (*GitSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git source %s: %w", redactURL(opts.URL), err)
 	}
-	g := &GitSource{opts: opts, auth: auth, cache: newLoadCache()}
+	g := &GitSource{opts: opts, auth: auth, cache: newLoadCache(), repackAfter: 64}
 	dir := opts.StorageDir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "meshc-git-"); err != nil {
@@ -85,6 +90,7 @@ func NewGitSource(opts GitOptions) (*GitSource, error) {
 			return nil, fmt.Errorf("git source: open %s: %w", dir, err)
 		}
 	}
+	g.dir = dir
 	g.remote = git.NewRemote(g.repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{opts.URL}})
 	return g, nil
 }
@@ -142,12 +148,40 @@ func (g *GitSource) Fetch(ctx context.Context) (*Snapshot, error) {
 			return nil, g.fetchError(fmt.Errorf("fetch %s: %w", refName.Short(), err))
 		}
 		hash = ref.Hash()
+		if err := g.maybeRepack(); err != nil {
+			// Only an optimization: the objects are all there.
+			return nil, &FetchError{Reason: ReasonFetchFailed, Err: fmt.Errorf("git %s: repack the local copy: %w", g, err)}
+		}
 	}
 	commit, err := g.commitOf(hash)
 	if err != nil {
 		return nil, &FetchError{Reason: ReasonFetchFailed, Err: fmt.Errorf("git %s: %w", g, err)}
 	}
 	return g.snapshot(commit), nil
+}
+
+// maybeRepack packs every fetched object into one packfile once fetches have
+// left repackAfter of them; objects no ref reaches any more (force-pushes) go.
+func (g *GitSource) maybeRepack() error {
+	pos, ok := g.repo.Storer.(storer.PackedObjectStorer)
+	if !ok {
+		return nil
+	}
+	packs, err := pos.ObjectPacks()
+	if err != nil || len(packs) < g.repackAfter {
+		return err
+	}
+	if err := g.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+		return err
+	}
+	// The storage caches the index of the packs it deleted: open it afresh.
+	repo, err := openBare(g.dir)
+	if err != nil {
+		return err
+	}
+	g.repo = repo
+	g.remote = git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{g.opts.URL}})
+	return nil
 }
 
 // resolveRemote finds the configured ref on the remote: full name, or a branch, then a tag.

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -185,11 +186,19 @@ func duplicateKeys(x ast.Expr, prefix string, out *Errors) {
 				continue
 			}
 			p := joinKey(prefix, name)
+			pos := f.Pos()
+			if !pos.IsValid() {
+				pos = f.Value.Pos()
+			}
 			if first, dup := seen[name]; dup {
-				*out = append(*out, Errorf(toPos(f.Pos()), "%s: duplicate key %q (first at line %d)", p, name, first.Line()))
+				msg := fmt.Sprintf("%s: duplicate key %q", p, name)
+				if first.IsValid() {
+					msg += fmt.Sprintf(" (first at line %d)", first.Line())
+				}
+				*out = append(*out, Error{Pos: toPos(pos), Path: p, Msg: msg, Severity: SeverityError})
 				continue
 			}
-			seen[name] = f.Pos()
+			seen[name] = pos
 			duplicateKeys(f.Value, p, out)
 		}
 	case *ast.ListLit:

@@ -213,15 +213,58 @@ func allowedFields(unified cue.Value, sels []cue.Selector) string {
 	bad := selName(sels[len(sels)-1])
 	var names []string
 	for it.Next() {
-		if n := it.Selector().Unquoted(); n != bad && it.Selector().IsString() {
-			names = append(names, n)
+		if sel := it.Selector(); sel.IsString() && sel.Unquoted() != bad {
+			names = append(names, sel.Unquoted())
 		}
 	}
 	if len(names) == 0 {
 		return ""
 	}
 	sort.Strings(names)
-	return "; allowed here: " + strings.Join(names, ", ")
+	hint := ""
+	if s := closest(bad, names); s != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return hint + "; allowed here: " + strings.Join(names, ", ")
+}
+
+// closest returns the candidate nearest to s when it is a likely typo: at
+// most 2 edits (1 for short words), or the same letters in another case.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	if len(s) <= 4 {
+		bestD = 2
+	}
+	for _, c := range candidates {
+		if strings.EqualFold(c, s) {
+			return c
+		}
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func kindOfValue(v cue.Value) string {

@@ -90,7 +90,11 @@ func (c *compiled) definition(d doc, srcp *Source, placeFields func()) (string, 
 	}
 	def, ok := c.defs[t]
 	if !ok {
-		return "", cue.Value{}, Errors{errAt(src, "type", "unknown type %q: want one of %s", t, strings.Join(AllTypes(), ", "))}
+		hint := ""
+		if s := closest(t, AllTypes()); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return "", cue.Value{}, Errors{errAt(src, "type", "unknown type %q%s: want one of %s", t, hint, strings.Join(AllTypes(), ", "))}
 	}
 	return t, def, nil
 }

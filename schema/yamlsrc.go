@@ -112,6 +112,11 @@ func loadExprs(c *compiled, name string, exprs []ast.Expr, what string) ([]Resou
 		}
 		var dups Errors
 		if duplicateKeys(x, "", &dups); len(dups) > 0 {
+			for i := range dups {
+				if dups[i].Pos.File == "" {
+					dups[i].Pos = pos
+				}
+			}
 			errs = append(errs, dups...)
 			continue
 		}
@@ -128,6 +133,11 @@ func loadExprs(c *compiled, name string, exprs []ast.Expr, what string) ([]Resou
 			continue
 		}
 		rs = append(rs, r)
+	}
+	for i := range errs {
+		if errs[i].Pos.File == "" {
+			errs[i].Pos = Pos{File: name} // every diagnostic names its file
+		}
 	}
 	return rs, errs
 }

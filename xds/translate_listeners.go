@@ -7,6 +7,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
@@ -147,7 +148,10 @@ func inboundChain(p *compiler.ProxyPlan, in *compiler.InboundPlan) (*listenerv3.
 	name := "inbound_" + itoa(in.Port)
 	local := localClusterName(in.ServicePort)
 	var filters []*listenerv3.Filter
-	if in.Permissions != nil && in.Permissions.Enforced {
+	enforced := in.Permissions != nil && in.Permissions.Enforced
+	// HTTP inbounds enforce permissions per request (a denied client gets
+	// 403 "RBAC: access denied"); other protocols per connection.
+	if enforced && !compiler.IsHTTP(in.Protocol) {
 		f, err := typed("envoy.filters.network.rbac", &rbacnetv3.RBAC{StatPrefix: name, Rules: rbacRules(p.Key.Mesh, in.Permissions)})
 		if err != nil {
 			return nil, err
@@ -165,6 +169,18 @@ func inboundChain(p *compiler.ProxyPlan, in *compiler.InboundPlan) (*listenerv3.
 		h, err := hcm(name, to)
 		if err != nil {
 			return nil, err
+		}
+		if p.MTLS {
+			// The application sees who called: the client's SPIFFE id in x-forwarded-client-cert.
+			h.ForwardClientCertDetails = hcmv3.HttpConnectionManager_SANITIZE_SET
+			h.SetCurrentClientCertDetails = &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{Uri: true}
+		}
+		if enforced {
+			a, err := anypb.New(&rbachttpv3.RBAC{Rules: rbacRules(p.Key.Mesh, in.Permissions)})
+			if err != nil {
+				return nil, err
+			}
+			h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.rbac", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}}, h.HttpFilters...)
 		}
 		act := &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: local}}
 		if to != nil && to.request != nil {

@@ -95,11 +95,13 @@ type Agent struct {
 	ingresses []schema.Resource
 	pendingB  bool
 	pendingI  bool
+	caDirty   map[string]bool // meshes whose CA SetMeshCA changed
 	kick      chan struct{}
 
 	watch   *store.Watcher    // registry changes, from New on
 	planner *compiler.Planner // owned by Run's goroutine
 	metrics *metrics
+	zp      zoneProxies // zone ingress state (ingress.go), owned by Run's goroutine
 }
 
 // New returns an agent for opts.Zone with an empty registry.
@@ -124,6 +126,7 @@ func New(opts Options) (*Agent, error) {
 		pub:     opts.Publisher,
 		now:     opts.Now,
 		kick:    make(chan struct{}, 1),
+		caDirty: map[string]bool{},
 		planner: compiler.NewPlanner(opts.Zone),
 		metrics: newMetrics(opts.Registerer),
 	}
@@ -182,7 +185,7 @@ func (a *Agent) SetMeshCA(mesh string, certPEM, keyPEM []byte) error {
 	if a.certs.setCA(ca) {
 		a.log.Info("mesh CA installed", "mesh", mesh, "notAfter", ca.Cert.NotAfter)
 		a.mu.Lock()
-		a.pendingB = true // re-plan the mesh's proxies with their new certificates
+		a.caDirty[mesh] = true // republish the mesh's proxies with certificates from the new CA
 		a.mu.Unlock()
 		a.signal()
 	}

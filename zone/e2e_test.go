@@ -172,10 +172,20 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if err == nil {
 			t.Fatalf("plaintext request to the mTLS inbound answered %d", code)
 		}
+		// The backend app sees the caller's SPIFFE id (x-forwarded-client-cert set by its sidecar).
+		seen := 0
 		for _, b := range []*backendApp{v1, v2} {
-			if x := b.xfcc.Load().(string); x != "" && !strings.Contains(x, "spiffe://default/web") {
-				t.Errorf("backend %s saw client cert %q, want web's SPIFFE id", b.version, x)
+			x := b.xfcc.Load().(string)
+			if x == "" {
+				continue
 			}
+			seen++
+			if !strings.Contains(x, "URI=spiffe://default/web") {
+				t.Errorf("backend %s saw x-forwarded-client-cert %q, want web's SPIFFE id", b.version, x)
+			}
+		}
+		if seen == 0 {
+			t.Error("no backend saw an x-forwarded-client-cert header naming its caller")
 		}
 		// backend-v1's Envoy completed TLS handshakes on its inbound, every one
 		// with a client certificate (web's), and none without.
@@ -292,8 +302,8 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			if i == 0 {
 				t.Logf("denied request: %d %q %v", code, strings.TrimSpace(body), err)
 			}
-			if err == nil && code != 403 && code != 503 {
-				t.Errorf("denied request: %d %q, want 403 (RBAC) or 503 (connection refused by RBAC)", code, body)
+			if err != nil || code != 403 || !strings.Contains(body, "RBAC: access denied") {
+				t.Errorf("denied request: %d %q %v, want 403 RBAC: access denied", code, body, err)
 			}
 		}
 		if after := v1.hits.Load() + v2.hits.Load(); after != before {

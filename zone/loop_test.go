@@ -146,3 +146,50 @@ func TestCertificatesRotateAtHalfLife(t *testing.T) {
 		t.Error("new services kept the old certificate")
 	}
 }
+
+// A zone synced from a global gets mesh CAs with SetMeshCA: proxies wait for
+// the CA, then get certificates from it; a new CA reissues them.
+func TestMeshCAFromGlobal(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder()
+	a, err := New(Options{Zone: "zone-a", Dev: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Publisher: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	a.SetBundle(mtlsBundle())
+	a.Registry().Put(dp("web-1", "web", 8080))
+	select {
+	case p := <-rec.updates:
+		t.Fatalf("%v published without a CA", p.Key)
+	case <-time.After(200 * time.Millisecond):
+	}
+	install := func() *pki.CA {
+		ca, err := pki.NewCA("default", pki.CAOptions{ECDSA: true}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SetMeshCA("default", ca.CertPEM, ca.KeyPEM); err != nil {
+			t.Fatal(err)
+		}
+		return ca
+	}
+	for round := 0; round < 2; round++ {
+		ca := install()
+		_, id := next(t, rec)
+		if string(id.CAPEM) != string(ca.CertPEM) {
+			t.Fatalf("round %d: proxy got another CA", round)
+		}
+		leaf, _ := pki.ParseCertPEM(id.CertChainPEM)
+		if err := leaf.CheckSignatureFrom(ca.Cert); err != nil {
+			t.Fatalf("round %d: certificate not issued by the installed CA: %v", round, err)
+		}
+	}
+	if err := a.SetMeshCA("default", []byte("junk"), nil); err == nil {
+		t.Error("a bad CA was accepted")
+	}
+}

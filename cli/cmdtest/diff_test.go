@@ -102,6 +102,9 @@ func TestDiffInGitWorkTree(t *testing.T) {
 		t.Fatalf("invalid side: exit %d, want 1 with mesh/bad.yaml:6\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 
+	if r := run(t, repo.Work, "diff", "mesh/mesh.yaml"); r.code != 1 || !strings.Contains(r.stderr, "is a file") {
+		t.Fatalf("file path: exit %d %s", r.code, r.stderr)
+	}
 	if r := run(t, repo.Work, "diff", "--from", "no-such-rev", "mesh"); r.code != 1 || !strings.Contains(r.stderr, "no-such-rev") {
 		t.Fatalf("bad revision: exit %d %s", r.code, r.stderr)
 	}

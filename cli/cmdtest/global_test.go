@@ -101,7 +101,8 @@ var listenRE = regexp.MustCompile(`msg="api listening" addr=(\S+)`)
 // startGlobal starts meshc global with args and waits for the API address it logs.
 func startGlobal(t *testing.T, args ...string) *globalProc {
 	t.Helper()
-	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0", "--kds-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Dir = t.TempDir() // anything written to the working directory stays in the test's
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -227,7 +228,8 @@ func TestGlobalProcessFollowsGitAndRestartsFromState(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, m := range []string{"meshc_reconciler_last_applied_timestamp_seconds", `meshc_reconciler_attempts_total{result="Applied"} 2`,
-		"meshc_reconciler_fetch_duration_seconds_count", "meshc_reconciler_compile_duration_seconds_count", `meshc_reconciler_webhooks_total{result="bad_signature"} 1`} {
+		"meshc_reconciler_fetch_duration_seconds_count", "meshc_reconciler_compile_duration_seconds_count", `meshc_reconciler_webhooks_total{result="bad_signature"} 1`,
+		`meshc_reconciler_bundle_info{commit="` + c2 + `",version="` + v2 + `"} 1`, "meshc_reconciler_last_attempt_errors 0"} {
 		if !strings.Contains(string(metrics), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
