@@ -55,6 +55,9 @@ type ZoneStatus struct {
 	Dataplanes    int   `json:"dataplanes"`
 	ZoneIngresses int   `json:"zoneIngresses"`
 	ZoneEgresses  int   `json:"zoneEgresses"`
+	// Warnings are conditions the global sees across zones, such as
+	// services of a mesh without mTLS in several zones (not routed).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -182,6 +185,7 @@ func (s *Server) statusLocked(name string) ZoneStatus {
 			st.ZoneEgresses++
 		}
 	}
+	st.Warnings = s.crossZoneWarningsLocked(name)
 	return st
 }
 
