@@ -57,6 +57,9 @@ type ZoneStatus struct {
 	ZoneEgresses  int   `json:"zoneEgresses"`
 	// Insight is what the zone last reported about itself.
 	Insight *ZoneInsight `json:"insight,omitempty"`
+	// Warnings are conditions the global sees across zones, such as
+	// services of a mesh without mTLS in several zones (not routed).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -188,6 +191,7 @@ func (s *Server) statusLocked(name string) ZoneStatus {
 			st.ZoneEgresses++
 		}
 	}
+	st.Warnings = s.crossZoneWarningsLocked(name)
 	return st
 }
 

@@ -349,10 +349,10 @@ func (s *Server) Resources(id string) (*Resources, error) {
 	s.mu.Lock()
 	n := s.nodes[id]
 	s.mu.Unlock()
-	if n == nil || n.plan == nil {
+	if n == nil || (n.plan == nil && n.served == nil) {
 		return nil, fmt.Errorf("no configuration for node %q: is the dataplane registered in this zone?", id)
 	}
-	if n.proxyless {
+	if n.proxyless && n.plan != nil {
 		return s.tr.Translate(n.plan, n.sec, Options{Proxyless: true})
 	}
 	s.mu.Lock()

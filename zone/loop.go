@@ -29,11 +29,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.kick:
 			a.applyGlobal(affected)
 		case <-w.C():
-			keys, err := w.Next(ctx)
-			if err != nil {
-				return nil
-			}
-			a.applyRegistry(keys, affected)
+			// Drain, not Next: the signal may be stale (its keys taken by an
+			// earlier round), and Next would block the loop until the next change.
+			a.applyRegistry(w.Drain(), affected)
 		case <-rotate.C:
 			due, _ := a.certs.due(a.now())
 			for _, k := range due {
@@ -48,6 +46,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.updateVIPs(affected)
 		a.publish(affected)
+		a.syncZoneProxies()
 		affected = map[compiler.ProxyKey]struct{}{}
 		// Re-arm the rotation timer for the earliest half-life.
 		if _, next := a.certs.due(a.now()); !next.IsZero() {
@@ -160,7 +159,7 @@ func (a *Agent) loadOrCreateCA(mesh string, opts pki.CAOptions) (*pki.CA, bool, 
 func (a *Agent) applyRegistry(keys []schema.Key, affected map[compiler.ProxyKey]struct{}) {
 	for _, k := range keys {
 		if k.Type != schema.TypeDataplane {
-			continue // this zone's ingress/egress proxies are configured by issue 6
+			continue // zone ingresses are planned by syncZoneProxies every round
 		}
 		pk := compiler.ProxyKey{Mesh: k.Mesh, Name: k.Name}
 		e, ok := a.reg.Get(k)
