@@ -115,13 +115,18 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 	case pl.VIPSet == nil:
 		pl.Clusters = extra
 	case len(extra) == 0:
-		pl.Clusters = pl.VIPSet.Clusters
+		pl.Clusters = pl.VIPSet.Clusters // shared and already sorted
 	default:
 		pl.Clusters = append(append([]*ClusterPlan(nil), pl.VIPSet.Clusters...), extra...)
 	}
-	sort.Slice(pl.Clusters, func(i, j int) bool { return pl.Clusters[i].Name < pl.Clusters[j].Name })
+	if pl.VIPSet == nil || len(extra) > 0 {
+		sort.Slice(pl.Clusters, func(i, j int) bool { return pl.Clusters[i].Name < pl.Clusters[j].Name })
+	}
 
-	parts := []string{pl.Address, fmt.Sprint(pl.MTLS), hashJSON(pl.Inbounds)}
+	parts := []string{pl.Address, fmt.Sprint(pl.MTLS)}
+	for _, in := range pl.Inbounds {
+		parts = append(parts, in.Address, in.Hash)
+	}
 	for _, o := range pl.Outbounds[:explicit] {
 		parts = append(parts, o.Kind, o.Address, itoaPort(o.Port), o.Host, o.Hash)
 	}
@@ -236,7 +241,8 @@ func (p *Planner) depsCurrent(mesh string, deps map[svcRef]uint64) bool {
 func (b *planBuild) vipSet() *OutboundSet {
 	p := b.p
 	key := vipSetKey{mesh: b.mesh, sig: b.sel.sig}
-	if e := p.memo.vipSets[key]; e != nil && e.vipGen == p.vipGen[b.mesh] && p.depsCurrent(b.mesh, e.deps) {
+	if e := p.memo.vipSets[key]; e != nil && e.vipGen == p.vipGen[b.mesh] && (e.checkedAt == p.gen || p.depsCurrent(b.mesh, e.deps)) {
+		e.checkedAt = p.gen // nothing changed since: no need to check again
 		b.warnings = append(b.warnings, e.warnings...)
 		return e.set
 	}
@@ -266,7 +272,7 @@ func (b *planBuild) vipSet() *OutboundSet {
 		}
 		deps[r] = g
 	}
-	e := &vipSetEntry{set: set, deps: deps, warnings: b.warnings, vipGen: p.vipGen[b.mesh]}
+	e := &vipSetEntry{set: set, deps: deps, warnings: b.warnings, vipGen: p.vipGen[b.mesh], checkedAt: p.gen}
 	p.memo.vipSets[key] = e
 	b.deps, b.warnings = proxyDeps, append(proxyWarnings, e.warnings...)
 	return set

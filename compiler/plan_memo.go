@@ -17,10 +17,11 @@ type memo struct {
 type vipSetKey struct{ mesh, sig string }
 
 type vipSetEntry struct {
-	set      *OutboundSet
-	deps     map[svcRef]uint64
-	warnings []string
-	vipGen   uint64
+	set       *OutboundSet
+	deps      map[svcRef]uint64
+	warnings  []string
+	vipGen    uint64
+	checkedAt uint64 // the planner generation its deps were last found current at
 }
 
 type endpointKey struct {

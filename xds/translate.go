@@ -1,10 +1,10 @@
 package xds
 
 import (
-	"sync"
-	"weak"
 	"fmt"
 	"strconv"
+	"sync"
+	"weak"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"

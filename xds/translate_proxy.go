@@ -27,11 +27,11 @@ func (t *Translator) sidecar(p *compiler.ProxyPlan, r *Resources) error {
 		r.base, r.baseRefs = v.layers, v.routeRefs
 	}
 	for _, in := range p.Inbounds {
-		l, err := t.inboundListener(p, in)
+		l, h, err := t.inboundListener(p, in)
 		if err != nil {
 			return err
 		}
-		r.add(typeListener, l.Name, hashProto(l), l)
+		r.add(typeListener, l.Name, h, l)
 		lc, key, err := t.localCluster(in.ServicePort, in.Protocol)
 		if err != nil {
 			return err
@@ -116,6 +116,10 @@ func (t *Translator) vipLayers(set *compiler.OutboundSet) (*vipSetLayers, error)
 }
 
 func (t *Translator) addClusters(p *compiler.ProxyPlan, r *Resources, proxyless bool) error {
+	if vs := p.VIPSet; vs != nil && r.base[typeCluster] != nil && len(p.Clusters) == len(vs.Clusters) &&
+		(len(vs.Clusters) == 0 || &p.Clusters[0] == &vs.Clusters[0]) {
+		return nil // exactly the VIP set's clusters: all in the shared base layer
+	}
 	for _, c := range p.Clusters {
 		if p.VIPSet != nil && p.VIPSet.Cluster(c.Name) == c && r.base[typeCluster] != nil {
 			continue // in the shared base layer
