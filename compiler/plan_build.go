@@ -90,25 +90,43 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 		}
 		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundExplicit, Address: addr, Port: o.Port, OutboundService: b.outbound(svc, subsetTags(o.Tags))})
 	}
-	for _, v := range p.vips[k.Mesh] {
-		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundVIP, Address: v.Address, Port: v.Port, Host: v.Host, OutboundService: b.outbound(v.Service, subsetTags(v.Tags))})
+	explicit := len(pl.Outbounds)
+	if len(p.vips[k.Mesh]) > 0 {
+		pl.VIPSet = b.vipSet()
+		pl.Outbounds = append(pl.Outbounds, pl.VIPSet.Outbounds...)
+		p.vipProxies[k] = true
+	} else {
+		delete(p.vipProxies, k)
 	}
 	pl.Warnings = append(pl.Warnings, b.warnings...)
 
+	// Clusters: the VIP set's (shared slice) when the explicit outbounds add none.
+	var extra []*ClusterPlan
 	seen := map[*ClusterPlan]bool{}
-	for _, o := range pl.Outbounds {
+	for _, o := range pl.Outbounds[:explicit] {
 		for _, c := range o.Clusters {
-			if !seen[c] {
+			if !seen[c] && (pl.VIPSet == nil || pl.VIPSet.Cluster(c.Name) != c) {
 				seen[c] = true
-				pl.Clusters = append(pl.Clusters, c)
+				extra = append(extra, c)
 			}
 		}
+	}
+	switch {
+	case pl.VIPSet == nil:
+		pl.Clusters = extra
+	case len(extra) == 0:
+		pl.Clusters = pl.VIPSet.Clusters
+	default:
+		pl.Clusters = append(append([]*ClusterPlan(nil), pl.VIPSet.Clusters...), extra...)
 	}
 	sort.Slice(pl.Clusters, func(i, j int) bool { return pl.Clusters[i].Name < pl.Clusters[j].Name })
 
 	parts := []string{pl.Address, fmt.Sprint(pl.MTLS), hashJSON(pl.Inbounds)}
-	for _, o := range pl.Outbounds {
+	for _, o := range pl.Outbounds[:explicit] {
 		parts = append(parts, o.Kind, o.Address, itoaPort(o.Port), o.Host, o.Hash)
+	}
+	if pl.VIPSet != nil {
+		parts = append(parts, "vips", pl.VIPSet.Hash)
 	}
 	pl.Hash = hashStrings(parts...)
 
@@ -210,4 +228,46 @@ func (p *Planner) depsCurrent(mesh string, deps map[svcRef]uint64) bool {
 		}
 	}
 	return true
+}
+
+// vipSet returns the (shared) VIP outbounds of the mesh for this proxy's
+// policies. Proxies do not record the set's services as their own
+// dependencies: a change to any VIP'd service affects every proxy with VIPs.
+func (b *planBuild) vipSet() *OutboundSet {
+	p := b.p
+	key := vipSetKey{mesh: b.mesh, sig: b.sel.sig}
+	if e := p.memo.vipSets[key]; e != nil && e.vipGen == p.vipGen[b.mesh] && p.depsCurrent(b.mesh, e.deps) {
+		b.warnings = append(b.warnings, e.warnings...)
+		return e.set
+	}
+	// Build with a separate dependency and warning collector.
+	proxyDeps, proxyWarnings := b.deps, b.warnings
+	b.deps, b.warnings = map[svcRef]struct{}{}, nil
+	set := &OutboundSet{byName: map[string]*ClusterPlan{}}
+	parts := []string{}
+	for _, v := range p.vips[b.mesh] {
+		o := &OutboundPlan{Kind: OutboundVIP, Address: v.Address, Port: v.Port, Host: v.Host, OutboundService: b.outbound(v.Service, subsetTags(v.Tags))}
+		set.Outbounds = append(set.Outbounds, o)
+		parts = append(parts, o.Address, itoaPort(o.Port), o.Host, o.Hash)
+		for _, c := range o.Clusters {
+			if set.byName[c.Name] == nil {
+				set.byName[c.Name] = c
+				set.Clusters = append(set.Clusters, c)
+			}
+		}
+	}
+	sort.Slice(set.Clusters, func(i, j int) bool { return set.Clusters[i].Name < set.Clusters[j].Name })
+	set.Hash = hashStrings(parts...)
+	deps := map[svcRef]uint64{}
+	for r := range b.deps {
+		var g uint64
+		if s := p.svc(r.mesh, r.svc); s != nil {
+			g = s.gen
+		}
+		deps[r] = g
+	}
+	e := &vipSetEntry{set: set, deps: deps, warnings: b.warnings, vipGen: p.vipGen[b.mesh]}
+	p.memo.vipSets[key] = e
+	b.deps, b.warnings = proxyDeps, append(proxyWarnings, e.warnings...)
+	return set
 }

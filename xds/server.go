@@ -263,29 +263,21 @@ func (s *Server) finalize(id string, interim *Resources) {
 // that next drops, or nil when next drops none.
 func keepRemoved(old, next *Resources) *Resources {
 	var removed []string
-	for name := range old.Items[typeCluster] {
-		if _, ok := next.Items[typeCluster][name]; !ok {
+	for name := range old.items(typeCluster) {
+		if _, ok := next.get(typeCluster, name); !ok {
 			removed = append(removed, name)
 		}
 	}
 	if len(removed) == 0 {
 		return nil
 	}
-	out := newResources(next.Node)
-	for t := range next.Items {
-		for name, r := range next.Items[t] {
-			out.add(t, name, next.hashes[t][name], r)
+	var eps []string
+	for _, n := range removed {
+		if _, ok := old.get(typeEndpoint, n); ok {
+			eps = append(eps, n)
 		}
 	}
-	for _, name := range removed {
-		out.add(typeCluster, name, old.hashes[typeCluster][name], old.Items[typeCluster][name])
-		if e, ok := old.Items[typeEndpoint][name]; ok {
-			out.add(typeEndpoint, name, old.hashes[typeEndpoint][name], e)
-		}
-	}
-	out.routeRefs = next.routeRefs
-	out.seal()
-	return out
+	return next.withExtra(old, map[int][]string{typeCluster: removed, typeEndpoint: eps})
 }
 
 func (s *Server) publishProxyless(id string, plan *compiler.ProxyPlan, sec *Secrets) error {
@@ -328,7 +320,7 @@ func (s *Server) Status(id string) (NodeStatus, bool) {
 	st.Served = map[string]string{}
 	if n.served != nil {
 		for t, u := range typeURLs {
-			if len(n.served.Items[t]) > 0 {
+			if n.served.count(t) > 0 {
 				st.Served[u] = n.served.Versions[t]
 			}
 		}

@@ -155,7 +155,7 @@ func (s *Server) recordACK(n *nodeState, typeURL, version string) {
 		return
 	}
 	for _, t := range []int{typeListener, typeRoute, typeCluster} {
-		if len(n.served.Items[t]) > 0 && n.status.Acked[typeURLs[t]] != n.served.Versions[t] {
+		if n.served.count(t) > 0 && n.status.Acked[typeURLs[t]] != n.served.Versions[t] {
 			return
 		}
 	}
