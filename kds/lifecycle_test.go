@@ -72,7 +72,7 @@ func TestDeleteZoneRefusedThenAllowed(t *testing.T) {
 		t.Fatalf("DELETE of an unknown zone = %d, want 404", code)
 	}
 	// Policy writes are refused at the global.
-	for _, p := range []string{"/meshes/default/meshtimeouts/x", "/meshes/default", "/zone-ingresses/i"} {
+	for _, p := range []string{"/meshes/default/meshtimeouts/x", "/meshes/default", "/meshes", "/zone-ingresses/i", "/zones/zone-c"} {
 		code, body := httpDo(t, "PUT", g.http.URL+p)
 		if code != http.StatusMethodNotAllowed || !strings.Contains(body, "Git is the only writer") {
 			t.Fatalf("PUT %s = %d %s", p, code, body)
