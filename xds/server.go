@@ -63,6 +63,7 @@ type nodeState struct {
 	sec       *Secrets
 	proxyless bool
 	served    *Resources // sidecar flavour currently in the cache
+	servedPL  *Resources // proxyless flavour, for proxyless nodes
 	target    *Resources // final config while removed clusters are kept; nil otherwise
 	breakAt   *time.Timer
 	streams   int
@@ -286,6 +287,11 @@ func (s *Server) publishProxyless(id string, plan *compiler.ProxyPlan, sec *Secr
 		s.metrics.errors.Inc()
 		return err
 	}
+	s.mu.Lock()
+	if n := s.nodes[id]; n != nil {
+		n.servedPL = res
+	}
+	s.mu.Unlock()
 	return s.setSnapshot(s.proxyless, id, res)
 }
 
@@ -318,10 +324,14 @@ func (s *Server) Status(id string) (NodeStatus, bool) {
 		st.Acked[k] = v
 	}
 	st.Served = map[string]string{}
-	if n.served != nil {
+	served := n.served
+	if n.proxyless {
+		served = n.servedPL
+	}
+	if served != nil {
 		for t, u := range typeURLs {
-			if n.served.count(t) > 0 {
-				st.Served[u] = n.served.Versions[t]
+			if served.count(t) > 0 {
+				st.Served[u] = served.Versions[t]
 			}
 		}
 	}
@@ -344,11 +354,11 @@ func (s *Server) Resources(id string) (*Resources, error) {
 	if n == nil || (n.plan == nil && n.served == nil) {
 		return nil, fmt.Errorf("no configuration for node %q: is the dataplane registered in this zone?", id)
 	}
-	if n.proxyless && n.plan != nil {
-		return s.tr.Translate(n.plan, n.sec, Options{Proxyless: true})
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n.proxyless && n.servedPL != nil {
+		return n.servedPL, nil
+	}
 	return n.served, nil
 }
 
