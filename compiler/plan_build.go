@@ -70,8 +70,24 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 	b.sel = p.selection(k.Mesh, mi, dp.Networking.Inbound)
 
 	ids := map[string]bool{}
+	// Two listeners cannot share an address and port: the first one wins,
+	// the others are left out with a warning (the rest of the proxy works).
+	bound := map[string]string{}
+	claim := func(addr string, port int, what string) bool {
+		k := addr + ":" + itoaPort(port)
+		if prev, ok := bound[k]; ok {
+			pl.Warnings = append(pl.Warnings, fmt.Sprintf("%s on %s is left out: %s already listens there; give it another port", what, k, prev))
+			return false
+		}
+		bound[k] = what
+		return true
+	}
 	for _, in := range dp.Networking.Inbound {
-		pl.Inbounds = append(pl.Inbounds, b.inbound(dp, in))
+		ip := b.inbound(dp, in)
+		if !claim(ip.Address, ip.Port, "inbound "+ip.Service) {
+			continue
+		}
+		pl.Inbounds = append(pl.Inbounds, ip)
 		if svc := in.Tags[schema.TagService]; svc != "" && !ids[svc] {
 			ids[svc] = true
 			pl.Services = append(pl.Services, svc)
@@ -87,6 +103,9 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 		addr := o.Address
 		if addr == "" {
 			addr = "127.0.0.1"
+		}
+		if !claim(addr, o.Port, "outbound to "+svc) {
+			continue
 		}
 		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundExplicit, Address: addr, Port: o.Port, OutboundService: b.outbound(svc, subsetTags(o.Tags))})
 	}
