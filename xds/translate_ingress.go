@@ -110,7 +110,7 @@ func (s *Server) UpdateIngress(ctx context.Context, p *compiler.IngressPlan) err
 		s.metrics.errors.Inc()
 		return err
 	}
-	err = s.publish(p.NodeID, res)
+	err = s.publish(p.NodeID, res, flSidecar)
 	s.metrics.translate.Observe(time.Since(start).Seconds())
 	return err
 }
@@ -118,8 +118,8 @@ func (s *Server) UpdateIngress(ctx context.Context, p *compiler.IngressPlan) err
 // RemoveNode forgets the node with id (a zone ingress or egress that left).
 func (s *Server) RemoveNode(id string) {
 	s.mu.Lock()
-	if n := s.nodes[id]; n != nil && n.breakAt != nil {
-		n.breakAt.Stop()
+	if n := s.nodes[id]; n != nil {
+		n.stopTimers()
 	}
 	delete(s.nodes, id)
 	s.mu.Unlock()
