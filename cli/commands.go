@@ -15,5 +15,6 @@ func commands() []*cli.Command {
 		tokenCommand(),
 		getCommand(),
 		deleteCommand(),
+		demoCommand(),
 	}
 }

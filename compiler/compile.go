@@ -52,6 +52,7 @@ func Compile(rs []schema.Resource, opts Options) (*Bundle, schema.Errors) {
 	if !opts.Incomplete {
 		c.checkSecureDefault(global)
 	}
+	c.checkCrossZoneMTLS(global, meshes)
 	c.errs.Sort()
 	if c.errs.HasErrors() {
 		return nil, c.errs

@@ -208,16 +208,7 @@ func diffValue(path string, a, b any, emit func(path, op string, from, to any)) 
 	al, aok := a.([]any)
 	bl, bok := b.([]any)
 	if aok && bok {
-		for i := 0; i < max(len(al), len(bl)); i++ {
-			var x, y any
-			if i < len(al) {
-				x = al[i]
-			}
-			if i < len(bl) {
-				y = bl[i]
-			}
-			diffValue(path+"["+strconv.Itoa(i)+"]", x, y, emit)
-		}
+		diffList(path, al, bl, emit)
 		return
 	}
 	if !reflect.DeepEqual(a, b) {
@@ -237,4 +228,125 @@ func joinKey(path, k string) string {
 		return k
 	}
 	return path + "." + k
+}
+
+// diffList compares two lists. Equal lengths compare index by index (values
+// edited in place). Otherwise elements equal on both sides are aligned first
+// (longest common subsequence), so inserting one element reports one added
+// element rather than every later one changed; between aligned elements the
+// rest pair up in order, the surplus added or removed. Paths use the new
+// index, and the old one for a removal.
+func diffList(path string, a, b []any, emit func(path, op string, from, to any)) {
+	idx := func(i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+	if len(a) == len(b) {
+		for i := range a {
+			diffValue(idx(i), a[i], b[i], emit)
+		}
+		return
+	}
+	// lcs[i][j] = length of the LCS of a[i:] and b[j:].
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if reflect.DeepEqual(a[i], b[j]) {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var gapA, gapB []int // unaligned indexes since the last aligned pair
+	flush := func() {
+		pairGap(gapA, gapB, a, b, func(i, j int) {
+			switch {
+			case j < 0:
+				emit(idx(i), FieldRemoved, a[i], nil)
+			case i < 0:
+				emit(idx(j), FieldAdded, nil, b[j])
+			default:
+				diffValue(idx(j), a[i], b[j], emit)
+			}
+		})
+		gapA, gapB = gapA[:0], gapB[:0]
+	}
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case reflect.DeepEqual(a[i], b[j]):
+			flush()
+			i, j = i+1, j+1
+		case lcs[i+1][j] >= lcs[i][j+1]:
+			gapA = append(gapA, i)
+			i++
+		default:
+			gapB = append(gapB, j)
+			j++
+		}
+	}
+	for ; i < len(a); i++ {
+		gapA = append(gapA, i)
+	}
+	for ; j < len(b); j++ {
+		gapB = append(gapB, j)
+	}
+	flush()
+}
+
+// pairGap matches the unaligned elements ga of a with gb of b, in order,
+// pairing the most similar ones (most equal fields); visit gets (i, j) for a
+// pair, (i, -1) for a removal and (-1, j) for an addition.
+func pairGap(ga, gb []int, a, b []any, visit func(i, j int)) {
+	// best[x][y]: the highest total similarity pairing ga[x:] with gb[y:].
+	best := make([][]int, len(ga)+1)
+	for x := range best {
+		best[x] = make([]int, len(gb)+1)
+	}
+	for x := len(ga) - 1; x >= 0; x-- {
+		for y := len(gb) - 1; y >= 0; y-- {
+			best[x][y] = max(best[x+1][y], best[x][y+1])
+			if sim := similarity(a[ga[x]], b[gb[y]]); sim > 0 {
+				best[x][y] = max(best[x][y], sim+best[x+1][y+1])
+			}
+		}
+	}
+	x, y := 0, 0
+	for x < len(ga) && y < len(gb) {
+		sim := similarity(a[ga[x]], b[gb[y]])
+		switch {
+		case sim > 0 && best[x][y] == sim+best[x+1][y+1]:
+			visit(ga[x], gb[y])
+			x, y = x+1, y+1
+		case best[x][y] == best[x+1][y]:
+			visit(ga[x], -1)
+			x++
+		default:
+			visit(-1, gb[y])
+			y++
+		}
+	}
+	for ; x < len(ga); x++ {
+		visit(ga[x], -1)
+	}
+	for ; y < len(gb); y++ {
+		visit(-1, gb[y])
+	}
+}
+
+// similarity counts the fields two objects have in common (0 for non-objects).
+func similarity(x, y any) int {
+	xm, ok1 := x.(map[string]any)
+	ym, ok2 := y.(map[string]any)
+	if !ok1 || !ok2 {
+		return 0
+	}
+	n := 0
+	for k, v := range xm {
+		if w, ok := ym[k]; ok && reflect.DeepEqual(v, w) {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -235,6 +236,40 @@ func TestDiffFieldPosition(t *testing.T) {
 	if f.Pos.File != "r.yaml" || f.Pos.Line != 24 || f.Pos.Col != 17 {
 		t.Fatalf("weight change at %v, want r.yaml:24:17 (the weight)", f.Pos)
 	}
+}
+
+// Inserting a list element reports that element, not every later one changed.
+func TestDiffListInsertion(t *testing.T) {
+	t.Parallel()
+	two := canary(10, "zone-b")
+	three := strings.Replace(two, "            backendRefs:\n", "            backendRefs:\n              - name: backend-v0\n                weight: 5\n", 1)
+	d, err := compiler.Diff(bundleOf(t, map[string]string{"m.yaml": diffMesh, "r.yaml": two}),
+		bundleOf(t, map[string]string{"m.yaml": diffMesh, "r.yaml": three}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changed) != 1 || len(d.Changed[0].Fields) != 1 {
+		t.Fatalf("changes %+v", d.Changed)
+	}
+	f := d.Changed[0].Fields[0]
+	if f.Path != "spec.to[0].rules[0].default.backendRefs[0]" || f.Op != compiler.FieldAdded || f.From != nil {
+		t.Fatalf("field change %+v", f)
+	}
+	// And the reverse is one removal at the old index.
+	d, _ = compiler.Diff(bundleOf(t, map[string]string{"m.yaml": diffMesh, "r.yaml": three}),
+		bundleOf(t, map[string]string{"m.yaml": diffMesh, "r.yaml": two}))
+	if f := d.Changed[0].Fields; len(f) != 1 || f[0].Op != compiler.FieldRemoved || f[0].Path != "spec.to[0].rules[0].default.backendRefs[0]" {
+		t.Fatalf("removal %+v", f)
+	}
+	// An insertion plus an edit elsewhere in the list: both, at their new indexes.
+	edited := strings.Replace(three, "weight: 90", "weight: 80", 1)
+	d, _ = compiler.Diff(bundleOf(t, map[string]string{"m.yaml": diffMesh, "r.yaml": two}),
+		bundleOf(t, map[string]string{"m.yaml": diffMesh, "r.yaml": edited}))
+	var got []string
+	for _, f := range d.Changed[0].Fields {
+		got = append(got, f.Path+" "+f.Op)
+	}
+	eq(t, "insert+edit", got, []string{"spec.to[0].rules[0].default.backendRefs[0] added", "spec.to[0].rules[0].default.backendRefs[1].weight changed"})
 }
 
 func TestDiffNilSides(t *testing.T) {

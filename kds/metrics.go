@@ -31,10 +31,51 @@ func newMetrics(s *Server) *metrics {
 	}
 }
 
+// zoneCollector exports each zone's status: online, enabled, in sync with
+// the global's bundle, and whether its last update was NACKed.
+type zoneCollector struct {
+	s                                 *Server
+	online, enabled, inSync, lastNACK *prometheus.Desc
+}
+
+func newZoneCollector(s *Server) *zoneCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, []string{"zone"}, nil)
+	}
+	return &zoneCollector{s: s,
+		online:   d("meshc_kds_zone_online", "1 while the zone has an open KDS stream."),
+		enabled:  d("meshc_kds_zone_enabled", "0 when Git disables the zone (Zone{enabled: false})."),
+		inSync:   d("meshc_kds_zone_in_sync", "1 when the zone applied the global's current bundle."),
+		lastNACK: d("meshc_kds_zone_nack", "1 when the zone's last update (either way) was rejected; GET /zones says why."),
+	}
+}
+
+func (c *zoneCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.online
+	ch <- c.enabled
+	ch <- c.inSync
+	ch <- c.lastNACK
+}
+
+func (c *zoneCollector) Collect(ch chan<- prometheus.Metric) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, z := range c.s.Zones() {
+		ch <- prometheus.MustNewConstMetric(c.online, prometheus.GaugeValue, b(z.Online), z.Name)
+		ch <- prometheus.MustNewConstMetric(c.enabled, prometheus.GaugeValue, b(z.Enabled), z.Name)
+		ch <- prometheus.MustNewConstMetric(c.inSync, prometheus.GaugeValue, b(z.InSync), z.Name)
+		ch <- prometheus.MustNewConstMetric(c.lastNACK, prometheus.GaugeValue, b(z.LastNACK != nil), z.Name)
+	}
+}
+
 // RegisterMetrics adds the server's metrics to reg.
 func (s *Server) RegisterMetrics(reg prometheus.Registerer) error {
 	m := s.metrics
-	for _, c := range []prometheus.Collector{m.zonesOnline, m.authFailures, m.updatesSent, m.bytesSent, m.nacksSent, m.nacksReceived} {
+	for _, c := range []prometheus.Collector{m.zonesOnline, m.authFailures, m.updatesSent, m.bytesSent, m.nacksSent, m.nacksReceived, newZoneCollector(s)} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ type meta struct {
 
 type inflight struct {
 	nonce string
+	full  bool
 	state State
 	hash  string
 	meta  meta
@@ -70,7 +71,7 @@ func (s *sender) next() *kdsv1.Update {
 	} else {
 		u.Upserts, u.Removals = Diff(s.acked, s.desired)
 	}
-	s.flight = &inflight{nonce: u.Nonce, state: s.desired, hash: s.desiredHash, meta: s.desiredMeta}
+	s.flight = &inflight{nonce: u.Nonce, full: u.Full, state: s.desired, hash: s.desiredHash, meta: s.desiredMeta}
 	return u
 }
 
@@ -96,9 +97,15 @@ func (s *sender) handleAck(a *kdsv1.Ack) (ackResult, error) {
 		}
 		return ackResult{Meta: f.meta, Digest: f.hash}, nil
 	}
+	if !f.full && a.StateHash != s.ackedHash {
+		// The peer's state is not what we think (it diverged): send it all
+		// at once rather than wait for a change.
+		s.acked = nil
+		return ackResult{Meta: f.meta, NACK: a.Error, Digest: f.hash}, nil
+	}
 	s.rejected = f.hash + "|" + f.meta.BundleVersion
 	if s.acked == nil || a.StateHash != s.ackedHash {
-		s.acked = nil // the peer's state is not what we think: send it all next time
+		s.acked = nil // send it all when the state changes
 	}
 	return ackResult{Meta: f.meta, NACK: a.Error, Digest: f.hash}, nil
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/meshc/meshc/pki"
 	"github.com/meshc/meshc/schema"
 )
@@ -76,7 +79,7 @@ func TestZonesSyncBundleCAAndIngresses(t *testing.T) {
 				return false
 			}
 		}
-		return zs["zone-b"].ZoneIngresses == 1
+		return zs["zone-b"].ZoneIngresses == 1 && zs["zone-b"].Insight != nil && zs["zone-b"].Insight.BundleVersion == v2.Version
 	})
 	var ing InventoryList
 	g.getJSON(t, "/zone-ingresses", &ing)
@@ -161,6 +164,20 @@ func TestNACKRecordedAndNotResent(t *testing.T) {
 	})
 	if !a.applied(v1) {
 		t.Fatal("zone dropped v1 after rejecting an update")
+	}
+	reg := prometheus.NewRegistry()
+	if err := g.srv.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	var exp strings.Builder
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		expfmt.MetricFamilyToText(&exp, mf)
+	}
+	for _, want := range []string{`meshc_kds_zone_nack{zone="zone-a"} 1`, `meshc_kds_zone_in_sync{zone="zone-a"} 0`, `meshc_kds_zone_online{zone="zone-a"} 1`, `meshc_kds_nacks_received_total 1`} {
+		if !strings.Contains(exp.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, exp.String())
+		}
 	}
 	sent := g.srv.BytesSent()
 	time.Sleep(100 * time.Millisecond) // a NACK storm would show here; nothing else to wait on

@@ -1,6 +1,7 @@
 package kds
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -90,8 +91,12 @@ func RouteTagKeys(b *compiler.Bundle) []string {
 }
 
 // AvailableServices counts the inbounds of dps per mesh, service and values
-// of tagKeys, sorted.
+// of tagKeys, sorted. kuma.io/protocol is always carried: other zones need it
+// to speak HTTP (routes, retries) rather than TCP to the service.
 func AvailableServices(dps []schema.Resource, tagKeys []string) []schema.AvailableService {
+	if !slices.Contains(tagKeys, schema.TagProtocol) {
+		tagKeys = append([]string{schema.TagProtocol}, tagKeys...)
+	}
 	type group struct {
 		as  schema.AvailableService
 		key string

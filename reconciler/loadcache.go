@@ -67,12 +67,15 @@ func (c *loadCache) load(fsys *TreeFS, display string) ([]schema.Resource, schem
 		byName[name(p)] = p
 		next[k] = cachedFile{}
 	}
+	sound := true // every YAML/JSON result could be attributed to its file
 	for _, r := range rs {
 		if p, ok := byName[r.Source.Pos.File]; ok {
 			k := cacheKey{p, files[p]}
 			cf := next[k]
 			cf.resources = append(cf.resources, r)
 			next[k] = cf
+		} else if isDocFile(r.Source.Pos.File) {
+			sound = false
 		}
 	}
 	for _, d := range diags {
@@ -81,6 +84,8 @@ func (c *loadCache) load(fsys *TreeFS, display string) ([]schema.Resource, schem
 			cf := next[k]
 			cf.diags = append(cf.diags, d)
 			next[k] = cf
+		} else if isDocFile(d.Pos.File) {
+			sound = false
 		}
 	}
 	for p := range hide {
@@ -89,6 +94,11 @@ func (c *loadCache) load(fsys *TreeFS, display string) ([]schema.Resource, schem
 		diags = append(diags, cf.diags...)
 	}
 	c.files = next
+	if !sound {
+		// The loader names files differently than expected: caching would
+		// lose results, so load everything next time.
+		c.files = map[cacheKey]cachedFile{}
+	}
 	diags.Sort()
 	return rs, diags
 }
@@ -109,8 +119,7 @@ func docFiles(fsys *TreeFS) (map[string]plumbing.Hash, bool, error) {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		switch strings.ToLower(path.Ext(p)) {
-		case ".yaml", ".yml", ".json":
+		if isDocFile(p) {
 			info, err := d.Info()
 			if err != nil {
 				return err
@@ -161,4 +170,13 @@ func (h *hidingFS) ReadDir(name string) ([]fs.DirEntry, error) {
 		}
 	}
 	return out, nil
+}
+
+// isDocFile reports whether name is a YAML or JSON file (one file, its own resources).
+func isDocFile(name string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
 }

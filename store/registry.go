@@ -179,9 +179,17 @@ func (r *Registry) DisconnectedKey(k schema.Key) {
 
 // NodeKey turns an xDS node id `<mesh>.<name>` into a Dataplane key. Mesh
 // names are RFC 1123 labels (no dots), so the first dot splits them.
+// The zone proxies' node ids `_zone-ingress.<name>` and `_zone-egress.<name>`
+// (compiler.IngressNodeID, EgressNodeID) become ZoneIngress/ZoneEgress keys.
 func NodeKey(nodeID string) schema.Key {
 	for i := 0; i < len(nodeID); i++ {
 		if nodeID[i] == '.' {
+			switch nodeID[:i] {
+			case "_zone-ingress":
+				return schema.Key{Type: schema.TypeZoneIngress, Name: nodeID[i+1:]}
+			case "_zone-egress":
+				return schema.Key{Type: schema.TypeZoneEgress, Name: nodeID[i+1:]}
+			}
 			return schema.Key{Type: schema.TypeDataplane, Mesh: nodeID[:i], Name: nodeID[i+1:]}
 		}
 	}

@@ -48,7 +48,27 @@ func (w *Watcher) Next(ctx context.Context) ([]schema.Key, error) {
 	}
 }
 
-// C is signalled (coalesced) when keys are pending; use it in a select, then call Next.
+// Drain returns the changed keys pending now, sorted, without blocking (nil
+// when none). Use it after a receive from C: a signal may be stale, its keys
+// already taken by an earlier Drain or Next, and Next would then block until
+// the next change.
+func (w *Watcher) Drain() []schema.Key {
+	w.r.mu.Lock()
+	if len(w.pending) == 0 {
+		w.r.mu.Unlock()
+		return nil
+	}
+	keys := make([]schema.Key, 0, len(w.pending))
+	for k := range w.pending {
+		keys = append(keys, k)
+	}
+	w.pending = map[schema.Key]struct{}{}
+	w.r.mu.Unlock()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Less(keys[j]) })
+	return keys
+}
+
+// C is signalled (coalesced) when keys are pending; use it in a select, then call Drain.
 func (w *Watcher) C() <-chan struct{} { return w.signal }
 
 // Close stops the watcher.

@@ -146,7 +146,7 @@ func TestEnvoyAcceptsTranslation(t *testing.T) {
 			}
 			st := waitAllAcked(t, ctx, srv, key.String(), 5)
 			res, _ := srv.Resources(key.String())
-			if _, kept := res.Items[typeCluster][compiler.ClusterName("backend", map[string]string{"version": "v2"})]; kept {
+			if _, kept := res.get(typeCluster, compiler.ClusterName("backend", map[string]string{"version": "v2"})); kept {
 				t.Fatalf("removed cluster still served after Envoy ACKed the new routes: %+v", st)
 			}
 		})

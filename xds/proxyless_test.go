@@ -158,6 +158,7 @@ func TestProxylessGRPCBalancesAcrossBackends(t *testing.T) {
 			t.Fatalf("greeter-2 still receives calls after its dataplane left: %v", seen)
 		}
 	}
+	waitAllAcked(t, ctx, srv, "plain.client", 4) // listeners, routes, clusters, endpoints
 	st, ok := srv.Status("plain.client")
 	if !ok || !st.Connected || !st.Proxyless || st.LastNACK != nil {
 		t.Fatalf("status of plain.client: %+v", st)

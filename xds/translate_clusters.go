@@ -207,6 +207,10 @@ func applyHealthCheck(cl *clusterv3.Cluster, hc *schema.HealthCheckConf, protoco
 	if hc.HealthyThreshold != nil {
 		h.HealthyThreshold = u32(hc.HealthyThreshold)
 	}
+	// Envoy checks a cluster without traffic only every 60 s by default: a
+	// host whose first check failed (its proxy was still starting) would stay
+	// out for a minute, spilling traffic to other priorities (zones).
+	h.NoTrafficInterval = h.Interval
 	if hc.HTTP != nil && !hc.HTTP.Disabled && compiler.IsHTTP(protocol) {
 		path := hc.HTTP.Path
 		if path == "" {

@@ -101,6 +101,7 @@ type Agent struct {
 	watch   *store.Watcher    // registry changes, from New on
 	planner *compiler.Planner // owned by Run's goroutine
 	metrics *metrics
+	zp      zoneProxies // zone ingress state (ingress.go), owned by Run's goroutine
 }
 
 // New returns an agent for opts.Zone with an empty registry.

@@ -46,7 +46,11 @@ func meshc(t *testing.T) string {
 			return
 		}
 		meshcBin = filepath.Join(binDir, "meshc")
-		cmd := exec.Command("go", "build", "-o", meshcBin, "./cli/meshc")
+		args := []string{"build", "-o", meshcBin}
+		if os.Getenv("MESHC_E2E_RACE") != "" {
+			args = append(args, "-race") // run the processes under the race detector
+		}
+		cmd := exec.Command("go", append(args, "./cli/meshc")...)
 		cmd.Dir = testenv.ModuleRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build meshc: %v\n%s", err, out)
@@ -91,6 +95,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop(t)
+		if strings.Contains(p.output(), "WARNING: DATA RACE") {
+			t.Errorf("%s reported a data race", name)
+		}
 		if t.Failed() {
 			t.Logf("---- %s output ----\n%s", name, tail(p.output(), 60))
 		}
