@@ -283,3 +283,20 @@ func TestGlobalRestartKeepsZoneRegistry(t *testing.T) {
 		return slices.Equal(a.remoteServices(), []string{"zone-b/backend=4"})
 	})
 }
+
+// A stream does not outlive its token: at expiry the global closes it with
+// Unauthenticated, and the zone (still holding the expired token) stays out.
+func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	t.Parallel()
+	g := startGlobal(t, nil)
+	g.bundles.Set(bundleOf(nil))
+	tok, err := g.iss.IssueZone("zone-a", 3*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startZone(t, g, "zone-a", func(o *ClientOptions) { o.Token = tok })
+	eventually(t, "zone-a's stream closed at token expiry", func() bool {
+		z := g.zones(t)["zone-a"]
+		return z.ConnectedAt != nil && !z.Online && strings.Contains(a.client.Status().LastError, "token expired")
+	})
+}
