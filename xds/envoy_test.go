@@ -217,7 +217,19 @@ func waitAllAcked(t *testing.T, ctx context.Context, srv *Server, node string, n
 // it thousands of times a second); the fixed config is then accepted.
 func TestEnvoyNACKIsRecordedNotResent(t *testing.T) {
 	envoy := testenv.Envoy(t)
-	t.Parallel()
+	for _, delta := range []bool{false, true} {
+		name := "sotw"
+		if delta {
+			name = "delta"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testNACK(t, envoy, delta)
+		})
+	}
+}
+
+func testNACK(t *testing.T, envoy string, delta bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv := NewServer(ServerOptions{})
@@ -255,7 +267,7 @@ func TestEnvoyNACKIsRecordedNotResent(t *testing.T) {
 	if err := srv.Update(ctx, &bad, sec); err != nil {
 		t.Fatal(err)
 	}
-	runEnvoy(t, ctx, envoy, BootstrapOptions{Mesh: key.Mesh, Name: key.Name, XDSAddress: addr, AdminAddress: "127.0.0.1:" + strconv.Itoa(freePort(t))})
+	runEnvoy(t, ctx, envoy, BootstrapOptions{Mesh: key.Mesh, Name: key.Name, XDSAddress: addr, AdminAddress: "127.0.0.1:" + strconv.Itoa(freePort(t)), Delta: delta})
 	var nack *NACK
 	for nack == nil {
 		st, _ := srv.Status(key.String())

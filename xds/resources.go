@@ -57,6 +57,9 @@ type Resources struct {
 	own       [numTypes]*layer
 	baseRefs  map[string]bool // route names the base layer's listeners use (shared)
 	vip       *vipSetLayers   // keeps the shared VIP translation alive while in use
+	// salt is appended to every resource version of a type re-offered after a
+	// rejection, so that delta xDS (which tracks per-resource versions) sends it again.
+	salt      [numTypes]string
 	routeRefs map[string]bool // route names the proxy's own listeners use over RDS
 }
 
@@ -354,6 +357,11 @@ func (s *snapshot) ConstructVersionMap() error {
 		}
 		for k, v := range s.r.own[t].hashes {
 			m[k] = v
+		}
+		if salt := s.r.salt[t]; salt != "" {
+			for k, v := range m {
+				m[k] = v + salt
+			}
 		}
 		vm[u] = m
 	}

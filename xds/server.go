@@ -424,6 +424,7 @@ func (s *Server) retryRejected(id string) {
 	for t, u := range typeURLs {
 		if v, ok := n.rejected[u]; ok && v == cur.Versions[t] {
 			next.Versions[t] = cur.Versions[t] + "~retry" + itoa(n.retries)
+			next.salt[t] = "~retry" + itoa(n.retries)
 			bumped = true
 		}
 	}
