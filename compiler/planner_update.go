@@ -1,6 +1,9 @@
 package compiler
 
 import (
+	"slices"
+	"sort"
+
 	"github.com/meshc/meshc/schema"
 )
 
@@ -373,6 +376,15 @@ func (p *Planner) setVIPs(v map[string][]VIPListener) []ProxyKey {
 
 // recordDeps replaces the services proxy k's plan read.
 func (p *Planner) recordDeps(k ProxyKey, refs []svcRef) {
+	sort.Slice(refs, func(i, j int) bool {
+		if refs[i].mesh != refs[j].mesh {
+			return refs[i].mesh < refs[j].mesh
+		}
+		return refs[i].svc < refs[j].svc
+	})
+	if prev, ok := p.deps[k]; ok && slices.Equal(prev, refs) {
+		return // unchanged: keep the index as it is
+	}
 	p.forgetDeps(k)
 	p.deps[k] = refs
 	for _, r := range refs {

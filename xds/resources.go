@@ -56,6 +56,7 @@ type Resources struct {
 	base      [numTypes]*layer
 	own       [numTypes]*layer
 	baseRefs  map[string]bool // route names the base layer's listeners use (shared)
+	vip       *vipSetLayers   // keeps the shared VIP translation alive while in use
 	routeRefs map[string]bool // route names the proxy's own listeners use over RDS
 }
 

@@ -24,7 +24,7 @@ func (t *Translator) sidecar(p *compiler.ProxyPlan, r *Resources) error {
 		if err != nil {
 			return err
 		}
-		r.base, r.baseRefs = v.layers, v.routeRefs
+		r.base, r.baseRefs, r.vip = v.layers, v.routeRefs, v
 	}
 	for _, in := range p.Inbounds {
 		l, h, err := t.inboundListener(p, in)
