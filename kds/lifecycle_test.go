@@ -300,3 +300,17 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 		return z.ConnectedAt != nil && !z.Online && strings.Contains(a.client.Status().LastError, "token expired")
 	})
 }
+
+// A zone that does not trust the global's certificate says what to pass.
+func TestUntrustedGlobalCertificateNamesTheFix(t *testing.T) {
+	t.Parallel()
+	g := startGlobal(t, nil)
+	g.bundles.Set(bundleOf(nil))
+	a := startZone(t, g, "zone-a", func(o *ClientOptions) { o.TLS = nil }) // system roots only
+	eventually(t, "TLS failure with a hint", func() bool {
+		return strings.Contains(a.client.Status().LastError, "--ca-cert")
+	})
+	if _, ok := g.zones(t)["zone-a"]; ok {
+		t.Fatal("a zone that could not verify the global was registered")
+	}
+}
