@@ -133,7 +133,7 @@ func (t *Translator) addClusters(p *compiler.ProxyPlan, r *Resources, proxyless 
 		}
 		r.add(typeCluster, c.Name, key, cl)
 		if cl.GetType() == clusterv3.Cluster_EDS {
-			cla, key, err := t.endpoints(c)
+			cla, key, err := t.endpoints(c, proxyless)
 			if err != nil {
 				return err
 			}
