@@ -64,7 +64,15 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 	mi := p.meshes[k.Mesh]
 	pl := &ProxyPlan{Key: k, Zone: p.zone, Address: dpAddress(dp), MTLS: mi.mtls()}
 	if mi == nil || mi.spec == nil {
-		pl.Warnings = append(pl.Warnings, fmt.Sprintf("mesh %q is not in the bundle: the proxy gets no policies; add the Mesh to the repository", k.Mesh))
+		// No mesh, no traffic: serving a proxy without its mesh's mTLS and
+		// permissions would open it up. It gets an empty configuration until
+		// the Mesh is in the bundle (a zone before its first bundle, or a
+		// mesh removed from Git).
+		pl.Warnings = append(pl.Warnings, fmt.Sprintf("mesh %q is not in the bundle: the proxy gets no listeners until it is; add the Mesh to the repository", k.Mesh))
+		pl.Hash = hashStrings("no-mesh", pl.Address)
+		p.recordDeps(k, nil)
+		delete(p.vipProxies, k)
+		return pl
 	}
 	b := &planBuild{p: p, mi: mi, mesh: k.Mesh, deps: map[svcRef]struct{}{}}
 	b.sel = p.selection(k.Mesh, mi, dp.Networking.Inbound)

@@ -41,3 +41,27 @@ func TestClashingPortsAreLeftOutWithAWarning(t *testing.T) {
 		t.Fatalf("warnings %q, want two clashes reported", pl.Warnings)
 	}
 }
+
+// TestProxyWithoutItsMeshGetsNothing: before its Mesh is in the bundle a proxy
+// gets no listeners (not an open, mTLS-less config); when the Mesh arrives it
+// is reported as affected and gets its inbounds.
+func TestProxyWithoutItsMeshGetsNothing(t *testing.T) {
+	p := NewPlanner("z")
+	p.SetBundle(bundle(mesh("other", true, false)))
+	k := ProxyKey{"default", "web-1"}
+	if _, err := p.UpsertDataplane(dataplane("default", "web-1", "10.0.0.1", []schema.Inbound{inb(80, schema.TagService, "web")}, outb(1001, "backend"))); err != nil {
+		t.Fatal(err)
+	}
+	pl, _ := p.Plan(k)
+	if len(pl.Inbounds) != 0 || len(pl.Outbounds) != 0 || len(pl.Warnings) != 1 {
+		t.Fatalf("plan without mesh: %d inbounds, %d outbounds, warnings %q", len(pl.Inbounds), len(pl.Outbounds), pl.Warnings)
+	}
+	affected := p.SetBundle(bundle(mesh("other", true, false), mesh("default", true, false)))
+	if len(affected) != 1 || affected[0] != k {
+		t.Fatalf("affected %v, want %v", affected, k)
+	}
+	pl, _ = p.Plan(k)
+	if len(pl.Inbounds) != 1 || len(pl.Outbounds) != 1 || !pl.MTLS {
+		t.Fatalf("plan with mesh: %+v", pl)
+	}
+}
