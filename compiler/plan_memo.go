@@ -16,6 +16,7 @@ type memo struct {
 type endpointKey struct {
 	mesh, svc, subset   string
 	mtls, localityAware bool
+	egress              string // the egress remote zones are reached through ("" none)
 }
 
 type clusterKey struct {

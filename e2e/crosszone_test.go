@@ -475,4 +475,53 @@ func TestE2ECrossZone(t *testing.T) {
 			return nil
 		})
 	})
+
+	step("zone egress carries cross-zone traffic", func(t *testing.T) {
+		egressAddr, egressAdmin := freeAddr(t), freeAddr(t)
+		egress := meshc(t, "egress zone-a", "dp", "run", "--type", "egress", "--name", "egress-a",
+			"--cp", "http://"+tp.zones["zone-a"].api, "--egress-addr", egressAddr, "--admin-addr", egressAdmin,
+			"--envoy-binary", tp.envoy, "--refresh", "2s")
+		withEgress := strings.Replace(fmt.Sprintf(meshYAML, true), "localityAwareLoadBalancing: true", "localityAwareLoadBalancing: true\n  zoneEgress: true", 1)
+		tp.push("route through the zone egress", map[string]string{"mesh.yaml": withEgress})
+		// web-a's only endpoint for backend (zone-b) is now the egress.
+		waitFor(t, 60*time.Second, "web-a reaches zone-b through the egress", func() error {
+			var dump struct {
+				Resources map[string][]struct {
+					ClusterName string `json:"clusterName"`
+					Endpoints   []struct {
+						LbEndpoints []struct {
+							Endpoint struct {
+								Address struct {
+									SocketAddress struct {
+										PortValue int `json:"portValue"`
+									} `json:"socketAddress"`
+								} `json:"address"`
+							} `json:"endpoint"`
+						} `json:"lbEndpoints"`
+					} `json:"endpoints"`
+				} `json:"resources"`
+			}
+			if err := getJSON("http://"+tp.zones["zone-a"].api+"/meshes/default/dataplanes/web-a/xds", &dump); err != nil {
+				return err
+			}
+			for _, cla := range dump.Resources["envoy.config.endpoint.v3.ClusterLoadAssignment"] {
+				if cla.ClusterName == "backend" && len(cla.Endpoints) == 1 && len(cla.Endpoints[0].LbEndpoints) == 1 &&
+					fmt.Sprint(cla.Endpoints[0].LbEndpoints[0].Endpoint.Address.SocketAddress.PortValue) == portOf(egressAddr) {
+					if c := counts(tp.client, webURL, 100); failures(c) > 0 || share(c, "backend-b") != 1 {
+						return fmt.Errorf("answers %v", c)
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("backend's endpoint is not the egress yet")
+		})
+		// Without the egress, zone-b is unreachable: traffic went through it only.
+		egress.stop(syscall.SIGTERM)
+		waitFor(t, 60*time.Second, "no cross-zone traffic without the egress", func() error {
+			if c := counts(tp.client, webURL, 20); failures(c) != 20 {
+				return fmt.Errorf("answers %v", c)
+			}
+			return nil
+		})
+	})
 }

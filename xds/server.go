@@ -44,6 +44,7 @@ type Server struct {
 	tr         *Translator
 	sidecars   cachev3.SnapshotCache
 	proxyless  cachev3.SnapshotCache
+	zoneProxy  cachev3.SnapshotCache // zone ingresses/egresses (translate_ingress.go)
 	cache      *cachev3.MuxCache
 	callbacks  serverv3.CallbackFuncs
 	metrics    *metrics
@@ -103,10 +104,11 @@ func NewServer(opts ServerOptions) *Server {
 	logger := cacheLogger{s.log}
 	s.sidecars = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, logger)
 	s.proxyless = cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger)
+	s.zoneProxy = newZoneProxyCache(logger)
 	s.cache = &cachev3.MuxCache{
 		Classify:      func(r *cachev3.Request) string { return flavourOf(r.GetNode()) },
 		ClassifyDelta: func(r *cachev3.DeltaRequest) string { return flavourOf(r.GetNode()) },
-		Caches:        map[string]cachev3.Cache{"sidecar": s.sidecars, "proxyless": s.proxyless},
+		Caches:        map[string]cachev3.Cache{"sidecar": s.sidecars, "proxyless": s.proxyless, "zoneproxy": s.zoneProxy},
 	}
 	s.callbacks = serverv3.CallbackFuncs{
 		StreamOpenFunc:          func(context.Context, int64, string) error { return nil },
@@ -154,6 +156,9 @@ func proxylessMeta(n *corev3.Node) bool {
 func flavourOf(n *corev3.Node) string {
 	if proxylessMeta(n) {
 		return "proxyless"
+	}
+	if isZoneProxy(n.GetId()) {
+		return "zoneproxy"
 	}
 	return "sidecar"
 }

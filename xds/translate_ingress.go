@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -11,6 +12,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -20,7 +22,7 @@ import (
 // IngressListenerName is the name of a zone ingress's single listener.
 const IngressListenerName = "zone-ingress"
 
-// TranslateIngress builds a zone ingress's resources: one listener that reads
+// TranslateIngress builds a zone ingress's (or egress's) resources: one listener that reads
 // the TLS SNI (tls_inspector) without terminating TLS, a filter chain per SNI
 // whose tcp_proxy forwards the raw stream to an EDS cluster named by the SNI
 // holding this zone's instances. With no route the ingress has no listener
@@ -40,7 +42,9 @@ func (t *Translator) TranslateIngress(p *compiler.IngressPlan) (*Resources, erro
 			return nil, fmt.Errorf("translate ingress %s: %w", p.Name, err)
 		}
 		r.add(typeCluster, cl.Name, hashProto(cl), cl)
-		r.add(typeEndpoint, cla.ClusterName, hashProto(cla), cla)
+		if cla != nil {
+			r.add(typeEndpoint, cla.ClusterName, hashProto(cla), cla)
+		}
 	}
 	r.seal()
 	return r, nil
@@ -88,6 +92,13 @@ func passthroughCluster(name string, es *compiler.EndpointSet) (*clusterv3.Clust
 		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
 		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
 	}
+	if es.Hostnames {
+		// An egress forwarding to an ingress advertised by host name resolves it.
+		cl.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		cl.EdsClusterConfig = nil
+		cl.LoadAssignment = loadAssignment(name, es)
+		return cl, nil, validate("cluster "+name, cl)
+	}
 	if err := validate("cluster "+name, cl); err != nil {
 		return nil, nil, err
 	}
@@ -110,9 +121,34 @@ func (s *Server) UpdateIngress(ctx context.Context, p *compiler.IngressPlan) err
 		s.metrics.errors.Inc()
 		return err
 	}
-	err = s.publish(p.NodeID, res)
+	s.publishing.Lock()
+	defer s.publishing.Unlock()
+	s.mu.Lock()
+	n := s.node(p.NodeID)
+	n.served = res
+	n.publishes++
+	n.status.Version = res.Version()
+	s.mu.Unlock()
+	err = s.setSnapshot(s.zoneProxy, p.NodeID, res)
 	s.metrics.translate.Observe(time.Since(start).Seconds())
 	return err
+}
+
+// newZoneProxyCache is the snapshot cache of zone ingresses and egresses. It
+// is not in ADS ordering mode: an ingress's clusters change as whole
+// services come and go (a restarted zone relearns its dataplanes one by one),
+// and go-control-plane's ADS mode leaves an endpoints request unanswered while
+// it names fewer clusters than the snapshot holds, which kept the ingress's
+// clusters warming (no traffic) after such changes. A passthrough proxy has
+// no routes that could point at a missing cluster, so answering each request
+// as asked is safe.
+func newZoneProxyCache(logger cacheLogger) cachev3.SnapshotCache {
+	return cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger)
+}
+
+// isZoneProxy reports whether an xDS node id is a zone ingress's or egress's.
+func isZoneProxy(id string) bool {
+	return strings.HasPrefix(id, compiler.IngressNodePrefix+".") || strings.HasPrefix(id, compiler.EgressNodePrefix+".")
 }
 
 // RemoveNode forgets the node with id (a zone ingress or egress that left).
@@ -123,5 +159,5 @@ func (s *Server) RemoveNode(id string) {
 	}
 	delete(s.nodes, id)
 	s.mu.Unlock()
-	s.sidecars.ClearSnapshot(id)
+	s.zoneProxy.ClearSnapshot(id)
 }
