@@ -56,6 +56,25 @@ func loadZoneProxy(c *cli.Context) (*zoneProxySpec, error) {
 	if err != nil || cp.Host == "" || (cp.Scheme != "http" && cp.Scheme != "https") {
 		return nil, fmt.Errorf("--cp %q: want the zone's API URL, like http://127.0.0.1:5681", c.String("cp"))
 	}
+	// The xDS token of a zone proxy (a zone not run with --dev wants one):
+	// `meshc dp token --mesh _zone-ingress --name NAME` on the zone's host.
+	token := ""
+	if f := c.String("token-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read --token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	zp, err := zoneProxyOf(c, t, name, cp)
+	if err != nil {
+		return nil, err
+	}
+	zp.dp.token = token
+	return zp, nil
+}
+
+func zoneProxyOf(c *cli.Context, t, name string, cp *url.URL) (*zoneProxySpec, error) {
 	if t == "egress" {
 		host, port, err := splitAddr(c.String("egress-addr"), "--egress-addr")
 		if err != nil {
@@ -117,7 +136,7 @@ func (z *zoneProxySpec) bootstrap(ctx context.Context, c *cli.Context) ([]byte, 
 	}
 	return xds.BootstrapJSON(xds.BootstrapOptions{
 		Mesh: z.prefix, Name: z.dp.name, Cluster: "zone-" + z.kind,
-		XDSAddress: addr, TLS: info.TLS, CACertPEM: []byte(info.CACert),
+		XDSAddress: addr, TLS: info.TLS, CACertPEM: []byte(info.CACert), Token: z.dp.token,
 		AdminAddress: c.String("admin-addr"), Metadata: map[string]string{"meshc.io/proxy-type": z.kind},
 	})
 }

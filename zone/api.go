@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshc/meshc/api"
+	"github.com/meshc/meshc/compiler"
 	"github.com/meshc/meshc/schema"
 	"github.com/meshc/meshc/store"
 )
@@ -356,7 +357,8 @@ func (a *Agent) issueToken(w http.ResponseWriter, r *http.Request) {
 			api.ErrorCause{Field: "mesh", Message: "required"}, api.ErrorCause{Field: "name", Message: "required"})
 		return
 	}
-	if a.mesh(req.Mesh) == nil {
+	zoneProxy := req.Mesh == compiler.IngressNodePrefix || req.Mesh == compiler.EgressNodePrefix
+	if a.mesh(req.Mesh) == nil && !zoneProxy {
 		notFoundMesh(w, req.Mesh)
 		return
 	}
