@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -130,6 +131,7 @@ type topo struct {
 	kds    string
 	global *proc
 	zones  map[string]*zoneProc
+	admins map[string]string // proxy name → Envoy admin address
 	client *http.Client
 }
 
@@ -179,8 +181,10 @@ func (tp *topo) sidecar(zone, mesh, name, body string) *proc {
 	tp.t.Helper()
 	f := filepath.Join(tp.tmp, "dp-"+name+".yaml")
 	writeFile(tp.t, f, body)
+	admin := freeAddr(tp.t)
+	tp.admins[name] = admin
 	return meshc(tp.t, "dp "+name, "dp", "run", "--cp", "http://"+tp.zones[zone].api, "--dataplane", f,
-		"--admin-addr", freeAddr(tp.t), "--envoy-binary", tp.envoy, "--refresh", "2s")
+		"--admin-addr", admin, "--envoy-binary", tp.envoy, "--refresh", "2s")
 }
 
 func backendDP(name, version string, inbound string, app *app) string {
@@ -238,7 +242,7 @@ func share(c map[string]int, prefix string) float64 {
 // ingress Envoy in each zone.
 func newTopo(t testing.TB, files map[string]string) *topo {
 	testenv.Binary(t, "git", "git")
-	tp := &topo{t: t, tmp: t.TempDir(), envoy: testenv.Envoy(t), zones: map[string]*zoneProc{},
+	tp := &topo{t: t, tmp: t.TempDir(), envoy: testenv.Envoy(t), zones: map[string]*zoneProc{}, admins: map[string]string{},
 		client: &http.Client{Timeout: 10 * time.Second}}
 	tp.bare, tp.work, tp.gstate = filepath.Join(tp.tmp, "remote.git"), filepath.Join(tp.tmp, "work"), filepath.Join(tp.tmp, "global")
 	tp.gAPI, tp.kds = freeAddr(t), freeAddr(t)
@@ -249,11 +253,33 @@ func newTopo(t testing.TB, files map[string]string) *topo {
 	tp.startZone("zone-a")
 	tp.startZone("zone-b")
 	for _, zone := range []string{"zone-a", "zone-b"} {
+		admin := freeAddr(t)
+		tp.admins["ingress-"+zone] = admin
 		meshc(t, "ingress "+zone, "dp", "run", "--type", "ingress", "--name", "ingress-"+zone,
-			"--cp", "http://"+tp.zones[zone].api, "--ingress-addr", freeAddr(t), "--admin-addr", freeAddr(t),
+			"--cp", "http://"+tp.zones[zone].api, "--ingress-addr", freeAddr(t), "--admin-addr", admin,
 			"--envoy-binary", tp.envoy, "--refresh", "2s")
 	}
 	return tp
+}
+
+// dumpOnFailure logs every proxy's Envoy admin /clusters and stats when the
+// test fails (call it after starting the proxies: cleanups run last-in first-out).
+func (tp *topo) dumpOnFailure() {
+	t := tp.t
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for name, admin := range tp.admins {
+			for _, path := range []string{"/clusters", "/stats?filter=ssl|cx_|rbac|listener|outlier|health|retry|upstream_rq"} {
+				if resp, err := http.Get("http://" + admin + path); err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					t.Logf("---- %s %s ----\n%s", name, path, nonZero(string(b)))
+				}
+			}
+		}
+	})
 }
 
 // TestE2ECrossZone: web in zone-a calls backend in zone-a (1 instance) and
@@ -273,6 +299,7 @@ func TestE2ECrossZone(t *testing.T) {
 	webOut := portOf(freeAddr(t))
 	tp.sidecar("zone-a", "default", "web-a", clientDP("default", "web-a", "web", portOf(freeAddr(t)), startApp(t, "web-a"), webOut))
 	webURL := "http://127.0.0.1:" + webOut + "/"
+	tp.dumpOnFailure()
 	// Steps share the topology in order: the first failure ends the test.
 	step := func(name string, f func(t *testing.T)) {
 		if !t.Run(name, f) {
@@ -524,4 +551,16 @@ func TestE2ECrossZone(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// nonZero drops admin lines that end in a zero count (noise in failure logs).
+func nonZero(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasSuffix(l, ": 0") || strings.HasSuffix(l, "::0") || l == "" {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }
