@@ -23,8 +23,16 @@ func inspectCommand() *cli.Command {
 				&cli.StringFlag{Name: "cp", Value: "http://127.0.0.1:5681", Usage: "the zone control plane's API URL"},
 			},
 			Action: func(c *cli.Context) error {
-				mesh, name, ok := strings.Cut(c.Args().First(), "/")
-				if !ok || mesh == "" || name == "" || c.NArg() != 1 {
+				args, err := positionalArgs(c)
+				if err != nil {
+					return cli.Exit("inspect dataplane: "+err.Error(), ExitNoRun)
+				}
+				var mesh, name string
+				ok := len(args) == 1
+				if ok {
+					mesh, name, ok = strings.Cut(args[0], "/")
+				}
+				if !ok || mesh == "" || name == "" {
 					return cli.Exit("inspect dataplane: give one MESH/NAME, e.g. `meshc inspect dataplane default/web-1`", ExitNoRun)
 				}
 				cp, err := url.Parse(c.String("cp"))

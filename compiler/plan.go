@@ -99,9 +99,15 @@ type ProxyPlan struct {
 	// inbound services, sorted; the certificate the zone issues carries them.
 	Identities []string `json:"identities,omitempty"`
 	// Services are the kuma.io/service values of the inbounds, sorted.
-	Services  []string        `json:"services,omitempty"`
-	Inbounds  []*InboundPlan  `json:"inbounds,omitempty"`
+	Services []string       `json:"services,omitempty"`
+	Inbounds []*InboundPlan `json:"inbounds,omitempty"`
+	// Outbounds are the explicit outbounds followed by the VIP outbounds
+	// (those of VIPSet, shared).
 	Outbounds []*OutboundPlan `json:"outbounds,omitempty"`
+	// VIPSet is the mesh's VIP outbounds as this proxy's policies shape them,
+	// shared by every proxy with the same policies (nil without VIPs). Back
+	// ends translate it once and share the result.
+	VIPSet *OutboundSet `json:"-"`
 	// Clusters are every cluster an outbound's routes refer to, sorted by name.
 	Clusters []*ClusterPlan `json:"clusters,omitempty"`
 	// Hash is a content hash of the whole plan: equal hashes, equal config.
@@ -110,6 +116,18 @@ type ProxyPlan struct {
 	// to an unknown service); the rest of the plan is valid.
 	Warnings []string `json:"warnings,omitempty"`
 }
+
+// OutboundSet is a shared group of outbounds (a mesh's VIP outbounds) with
+// the clusters they use (sorted by name) and a content hash.
+type OutboundSet struct {
+	Outbounds []*OutboundPlan
+	Clusters  []*ClusterPlan
+	Hash      string
+	byName    map[string]*ClusterPlan
+}
+
+// Cluster returns the set's cluster named name, or nil.
+func (s *OutboundSet) Cluster(name string) *ClusterPlan { return s.byName[name] }
 
 // InboundPlan is one port the proxy serves for its application.
 type InboundPlan struct {

@@ -70,8 +70,24 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 	b.sel = p.selection(k.Mesh, mi, dp.Networking.Inbound)
 
 	ids := map[string]bool{}
+	// Two listeners cannot share an address and port: the first one wins,
+	// the others are left out with a warning (the rest of the proxy works).
+	bound := map[string]string{}
+	claim := func(addr string, port int, what string) bool {
+		k := addr + ":" + itoaPort(port)
+		if prev, ok := bound[k]; ok {
+			pl.Warnings = append(pl.Warnings, fmt.Sprintf("%s on %s is left out: %s already listens there; give it another port", what, k, prev))
+			return false
+		}
+		bound[k] = what
+		return true
+	}
 	for _, in := range dp.Networking.Inbound {
-		pl.Inbounds = append(pl.Inbounds, b.inbound(dp, in))
+		ip := b.inbound(dp, in)
+		if !claim(ip.Address, ip.Port, "inbound "+ip.Service) {
+			continue
+		}
+		pl.Inbounds = append(pl.Inbounds, ip)
 		if svc := in.Tags[schema.TagService]; svc != "" && !ids[svc] {
 			ids[svc] = true
 			pl.Services = append(pl.Services, svc)
@@ -88,27 +104,53 @@ func (p *Planner) build(k ProxyKey) *ProxyPlan {
 		if addr == "" {
 			addr = "127.0.0.1"
 		}
+		if !claim(addr, o.Port, "outbound to "+svc) {
+			continue
+		}
 		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundExplicit, Address: addr, Port: o.Port, OutboundService: b.outbound(svc, subsetTags(o.Tags))})
 	}
-	for _, v := range p.vips[k.Mesh] {
-		pl.Outbounds = append(pl.Outbounds, &OutboundPlan{Kind: OutboundVIP, Address: v.Address, Port: v.Port, Host: v.Host, OutboundService: b.outbound(v.Service, subsetTags(v.Tags))})
+	explicit := len(pl.Outbounds)
+	if len(p.vips[k.Mesh]) > 0 {
+		pl.VIPSet = b.vipSet()
+		pl.Outbounds = append(pl.Outbounds, pl.VIPSet.Outbounds...)
+		p.vipProxies[k] = true
+	} else {
+		delete(p.vipProxies, k)
 	}
 	pl.Warnings = append(pl.Warnings, b.warnings...)
 
+	// Clusters: the VIP set's (shared slice) when the explicit outbounds add none.
+	var extra []*ClusterPlan
 	seen := map[*ClusterPlan]bool{}
-	for _, o := range pl.Outbounds {
+	for _, o := range pl.Outbounds[:explicit] {
 		for _, c := range o.Clusters {
-			if !seen[c] {
+			if !seen[c] && (pl.VIPSet == nil || pl.VIPSet.Cluster(c.Name) != c) {
 				seen[c] = true
-				pl.Clusters = append(pl.Clusters, c)
+				extra = append(extra, c)
 			}
 		}
 	}
-	sort.Slice(pl.Clusters, func(i, j int) bool { return pl.Clusters[i].Name < pl.Clusters[j].Name })
+	switch {
+	case pl.VIPSet == nil:
+		pl.Clusters = extra
+	case len(extra) == 0:
+		pl.Clusters = pl.VIPSet.Clusters // shared and already sorted
+	default:
+		pl.Clusters = append(append([]*ClusterPlan(nil), pl.VIPSet.Clusters...), extra...)
+	}
+	if pl.VIPSet == nil || len(extra) > 0 {
+		sort.Slice(pl.Clusters, func(i, j int) bool { return pl.Clusters[i].Name < pl.Clusters[j].Name })
+	}
 
-	parts := []string{pl.Address, fmt.Sprint(pl.MTLS), hashJSON(pl.Inbounds)}
-	for _, o := range pl.Outbounds {
+	parts := []string{pl.Address, fmt.Sprint(pl.MTLS)}
+	for _, in := range pl.Inbounds {
+		parts = append(parts, in.Address, in.Hash)
+	}
+	for _, o := range pl.Outbounds[:explicit] {
 		parts = append(parts, o.Kind, o.Address, itoaPort(o.Port), o.Host, o.Hash)
+	}
+	if pl.VIPSet != nil {
+		parts = append(parts, "vips", pl.VIPSet.Hash)
 	}
 	pl.Hash = hashStrings(parts...)
 
@@ -210,4 +252,47 @@ func (p *Planner) depsCurrent(mesh string, deps map[svcRef]uint64) bool {
 		}
 	}
 	return true
+}
+
+// vipSet returns the (shared) VIP outbounds of the mesh for this proxy's
+// policies. Proxies do not record the set's services as their own
+// dependencies: a change to any VIP'd service affects every proxy with VIPs.
+func (b *planBuild) vipSet() *OutboundSet {
+	p := b.p
+	key := vipSetKey{mesh: b.mesh, sig: b.sel.sig}
+	if e := p.memo.vipSets[key]; e != nil && e.vipGen == p.vipGen[b.mesh] && (e.checkedAt == p.gen || p.depsCurrent(b.mesh, e.deps)) {
+		e.checkedAt = p.gen // nothing changed since: no need to check again
+		b.warnings = append(b.warnings, e.warnings...)
+		return e.set
+	}
+	// Build with a separate dependency and warning collector.
+	proxyDeps, proxyWarnings := b.deps, b.warnings
+	b.deps, b.warnings = map[svcRef]struct{}{}, nil
+	set := &OutboundSet{byName: map[string]*ClusterPlan{}}
+	parts := []string{}
+	for _, v := range p.vips[b.mesh] {
+		o := &OutboundPlan{Kind: OutboundVIP, Address: v.Address, Port: v.Port, Host: v.Host, OutboundService: b.outbound(v.Service, subsetTags(v.Tags))}
+		set.Outbounds = append(set.Outbounds, o)
+		parts = append(parts, o.Address, itoaPort(o.Port), o.Host, o.Hash)
+		for _, c := range o.Clusters {
+			if set.byName[c.Name] == nil {
+				set.byName[c.Name] = c
+				set.Clusters = append(set.Clusters, c)
+			}
+		}
+	}
+	sort.Slice(set.Clusters, func(i, j int) bool { return set.Clusters[i].Name < set.Clusters[j].Name })
+	set.Hash = hashStrings(parts...)
+	deps := map[svcRef]uint64{}
+	for r := range b.deps {
+		var g uint64
+		if s := p.svc(r.mesh, r.svc); s != nil {
+			g = s.gen
+		}
+		deps[r] = g
+	}
+	e := &vipSetEntry{set: set, deps: deps, warnings: b.warnings, vipGen: p.vipGen[b.mesh], checkedAt: p.gen}
+	p.memo.vipSets[key] = e
+	b.deps, b.warnings = proxyDeps, append(proxyWarnings, e.warnings...)
+	return set
 }

@@ -11,6 +11,17 @@ type memo struct {
 	clusters   map[clusterKey]clusterEntry
 	outbounds  map[outboundKey]*outboundEntry
 	selections map[string]selection
+	vipSets    map[vipSetKey]*vipSetEntry
+}
+
+type vipSetKey struct{ mesh, sig string }
+
+type vipSetEntry struct {
+	set       *OutboundSet
+	deps      map[svcRef]uint64
+	warnings  []string
+	vipGen    uint64
+	checkedAt uint64 // the planner generation its deps were last found current at
 }
 
 type endpointKey struct {
@@ -48,6 +59,7 @@ func (m *memo) resetPolicies() {
 	m.clusters = map[clusterKey]clusterEntry{}
 	m.outbounds = map[outboundKey]*outboundEntry{}
 	m.selections = map[string]selection{}
+	m.vipSets = map[vipSetKey]*vipSetEntry{}
 }
 
 func itoaPort(i int) string { return strconv.Itoa(i) }

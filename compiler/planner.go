@@ -30,6 +30,11 @@ type Planner struct {
 	users     map[svcRef]map[ProxyKey]struct{} // proxies whose plan read a service
 	deps      map[ProxyKey][]svcRef
 	gen       uint64
+	// vipProxies are the proxies whose plan has a VIP set; vipSvcs the
+	// services with a VIP per mesh; vipGen bumps when a mesh's VIPs change.
+	vipProxies map[ProxyKey]bool
+	vipSvcs    map[string]map[string]bool
+	vipGen     map[string]uint64
 
 	plans map[ProxyKey]*ProxyPlan // nil entry: dirty
 	memo  *memo
@@ -38,15 +43,18 @@ type Planner struct {
 // NewPlanner returns an empty planner for zone.
 func NewPlanner(zone string) *Planner {
 	return &Planner{
-		zone:      zone,
-		meshes:    map[string]*meshIndex{},
-		dps:       map[ProxyKey]*schema.Resource{},
-		ingresses: map[string]*schema.Resource{},
-		plans:     map[ProxyKey]*ProxyPlan{},
-		services:  map[string]map[string]*svcInfo{},
-		users:     map[svcRef]map[ProxyKey]struct{}{},
-		deps:      map[ProxyKey][]svcRef{},
-		memo:      newMemo(),
+		zone:       zone,
+		meshes:     map[string]*meshIndex{},
+		dps:        map[ProxyKey]*schema.Resource{},
+		ingresses:  map[string]*schema.Resource{},
+		plans:      map[ProxyKey]*ProxyPlan{},
+		services:   map[string]map[string]*svcInfo{},
+		users:      map[svcRef]map[ProxyKey]struct{}{},
+		deps:       map[ProxyKey][]svcRef{},
+		vipProxies: map[ProxyKey]bool{},
+		vipSvcs:    map[string]map[string]bool{},
+		vipGen:     map[string]uint64{},
+		memo:       newMemo(),
 	}
 }
 

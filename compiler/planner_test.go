@@ -12,6 +12,7 @@ type zoneState struct {
 	bundle    *Bundle
 	dps       map[ProxyKey]schema.Resource
 	ingresses []schema.Resource
+	vips      map[string][]VIPListener
 }
 
 func (z *zoneState) fresh(t *testing.T) map[ProxyKey]*ProxyPlan {
@@ -19,7 +20,7 @@ func (z *zoneState) fresh(t *testing.T) map[ProxyKey]*ProxyPlan {
 	for _, d := range z.dps {
 		dps = append(dps, d)
 	}
-	return mustPlan(t, PlanInput{Bundle: z.bundle, Zone: "zone-a", Dataplanes: dps, ZoneIngresses: z.ingresses})
+	return mustPlan(t, PlanInput{Bundle: z.bundle, Zone: "zone-a", Dataplanes: dps, ZoneIngresses: z.ingresses, VIPs: z.vips})
 }
 
 func basePolicies(extra ...schema.Resource) *Bundle {
@@ -120,6 +121,25 @@ func TestPlannerIncremental(t *testing.T) {
 					to(ref(schema.KindMeshService, "db"), map[string]any{"connectionLimits": map[string]any{"maxConnections": 5}})}}))...)
 			return p.SetBundle(z.bundle)
 		}, []string{"default.backend-1", "default.backend-2", "default.lonely-1"}},
+		{"VIPs appear in a mesh: every proxy of that mesh", func() []ProxyKey {
+			z.vips = map[string][]VIPListener{"default": {
+				{Address: "240.0.0.1", Port: 80, Service: "backend", Host: "backend.mesh"},
+				{Address: "240.0.0.2", Port: 80, Service: "db", Host: "db.mesh"},
+			}}
+			return p.SetVIPs(z.vips)
+		}, []string{"default.backend-1", "default.backend-2", "default.lonely-1", "default.web-1", "default.web-2"}},
+		{"with VIPs, a new instance of a VIP'd service touches every VIP proxy of the mesh", func() []ProxyKey {
+			d := svcDP("default", "db-2", "db", "10.0.0.9")
+			z.dps[ProxyKey{"default", "db-2"}] = d
+			ks, _ := p.UpsertDataplane(d)
+			return ks
+		}, []string{"default.backend-1", "default.backend-2", "default.db-2", "default.lonely-1", "default.web-1", "default.web-2"}},
+		{"with VIPs, a policy for traffic to db touches every VIP proxy it selects", func() []ProxyKey {
+			z.bundle = bundle(append(append([]schema.Resource(nil), z.bundle.Resources...),
+				pol(schema.TypeMeshHealthCheck, "default", "hc-db", schema.PolicySpec{TargetRef: ref(schema.KindMeshService, "web"), To: []schema.PolicyItem{
+					to(ref(schema.KindMeshService, "db"), map[string]any{"interval": "3s"})}}))...)
+			return p.SetBundle(z.bundle)
+		}, []string{"default.web-1", "default.web-2"}},
 		{"an unchanged bundle touches nothing", func() []ProxyKey {
 			return p.SetBundle(z.bundle)
 		}, nil},

@@ -1,6 +1,9 @@
 package compiler
 
 import (
+	"slices"
+	"sort"
+
 	"github.com/meshc/meshc/schema"
 )
 
@@ -48,6 +51,13 @@ func (p *Planner) touchService(mesh, svc string, a affected) {
 	}
 	for k := range p.users[svcRef{mesh, svc}] {
 		a.add(k)
+	}
+	if p.vipSvcs[mesh][svc] {
+		for k := range p.vipProxies {
+			if k.Mesh == mesh {
+				a.add(k)
+			}
+		}
 	}
 }
 
@@ -100,8 +110,13 @@ func (p *Planner) setBundle(b *Bundle) []ProxyKey {
 		}
 		inbounds := r.DataplaneSpec().Networking.Inbound
 		deps, known := p.depNames(k)
+		vips := p.vipSvcs[k.Mesh]
+		if !p.vipProxies[k] {
+			vips = nil
+		}
+		reads := func(svc string) bool { return deps[svc] || vips[svc] }
 		for _, c := range d.changes {
-			if c.touches(inbounds, deps, known) {
+			if c.touches(inbounds, reads, known) {
 				a.add(k)
 				break
 			}
@@ -150,7 +165,7 @@ func diffMesh(o, n *meshIndex) (whole bool, changes []policyChange) {
 // every selected proxy counts). A policy whose `to` items all name services
 // only touches proxies that send to one of them; `from` items (and
 // MeshTrafficPermission) touch every selected proxy.
-func (c policyChange) touches(inbounds []schema.Inbound, deps map[string]bool, known bool) bool {
+func (c policyChange) touches(inbounds []schema.Inbound, reads func(svc string) bool, known bool) bool {
 	for _, p := range []*policy{c.old, c.new} {
 		if p == nil || !selectsProxy(p.spec.TargetRef, inbounds) {
 			continue
@@ -161,12 +176,12 @@ func (c policyChange) touches(inbounds []schema.Inbound, deps map[string]bool, k
 		for _, it := range p.spec.To {
 			switch it.TargetRef.Kind {
 			case schema.KindMeshService, schema.KindMeshServiceSubset:
-				if deps[it.TargetRef.Name] {
+				if reads(it.TargetRef.Name) {
 					return true
 				}
 			case schema.KindMeshSubset:
 				svc, ok := it.TargetRef.Tags[schema.TagService]
-				if !ok || deps[svc] {
+				if !ok || reads(svc) {
 					return true
 				}
 			default:
@@ -226,6 +241,7 @@ func (p *Planner) deleteDataplane(k ProxyKey) []ProxyKey {
 	p.replaceInstances(k, instancesOf(k, old.DataplaneSpec()), nil, a)
 	delete(p.dps, k)
 	delete(p.plans, k)
+	delete(p.vipProxies, k)
 	p.forgetDeps(k)
 	return p.dirty(a)
 }
@@ -343,6 +359,13 @@ func (p *Planner) setVIPs(v map[string][]VIPListener) []ProxyKey {
 		}
 	}
 	p.vips = v
+	for mesh := range changed {
+		p.vipGen[mesh] = p.nextGen()
+		p.vipSvcs[mesh] = map[string]bool{}
+		for _, l := range v[mesh] {
+			p.vipSvcs[mesh][l.Service] = true
+		}
+	}
 	for k := range p.dps {
 		if changed[k.Mesh] {
 			a.add(k)
@@ -353,6 +376,15 @@ func (p *Planner) setVIPs(v map[string][]VIPListener) []ProxyKey {
 
 // recordDeps replaces the services proxy k's plan read.
 func (p *Planner) recordDeps(k ProxyKey, refs []svcRef) {
+	sort.Slice(refs, func(i, j int) bool {
+		if refs[i].mesh != refs[j].mesh {
+			return refs[i].mesh < refs[j].mesh
+		}
+		return refs[i].svc < refs[j].svc
+	})
+	if prev, ok := p.deps[k]; ok && slices.Equal(prev, refs) {
+		return // unchanged: keep the index as it is
+	}
 	p.forgetDeps(k)
 	p.deps[k] = refs
 	for _, r := range refs {

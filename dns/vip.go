@@ -201,9 +201,11 @@ func (a *Allocator) Sync(meshes []MeshRequest) (compiler.VIPs, []error) {
 	})
 	for _, k := range pks {
 		p := next[k]
-		keys := make([]string, 0, len(wanted[k]))
+		var keys []string // names without an address yet, in a deterministic order
 		for key := range wanted[k] {
-			keys = append(keys, key)
+			if _, has := p.byKey[key]; !has {
+				keys = append(keys, key)
+			}
 		}
 		sort.Strings(keys)
 		// names that keep or regain their address first, so a new name never

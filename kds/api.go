@@ -63,16 +63,25 @@ func (s *Server) RegisterAPI(mux *http.ServeMux) {
 		api.WriteError(w, http.StatusNotFound, "dataplane not found", "no zone reports dataplane "+r.PathValue("name")+" in mesh "+r.PathValue("mesh"))
 	})
 	RefuseWrites(mux, GlobalReadOnly,
-		"/meshes/{mesh}", "/meshes/{mesh}/{kind}/{name}", "/zone-ingresses/{name}", "/zone-egresses/{name}")
+		"/meshes", "/meshes/{mesh}", "/meshes/{mesh}/{kind}/{name}", "/zone-ingresses/{name}", "/zone-egresses/{name}")
+	refuse := refusal(GlobalReadOnly + " (Zone resources too; DELETE /zones/{name} forgets a disconnected zone)")
+	for _, m := range []string{"PUT", "POST", "PATCH"} {
+		mux.HandleFunc(m+" /zones/{name}", refuse)
+		mux.HandleFunc(m+" /zones", refuse)
+	}
+}
+
+func refusal(msg string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET")
+		api.WriteError(w, http.StatusMethodNotAllowed, msg, r.Method+" "+r.URL.Path+" refused")
+	}
 }
 
 // RefuseWrites answers PUT, POST, PATCH and DELETE on each pattern with 405
 // and msg (the global refuses policy writes; a zone refuses them too).
 func RefuseWrites(mux *http.ServeMux, msg string, patterns ...string) {
-	h := func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "GET")
-		api.WriteError(w, http.StatusMethodNotAllowed, msg, r.Method+" "+r.URL.Path+" refused")
-	}
+	h := refusal(msg)
 	for _, p := range patterns {
 		for _, m := range []string{"PUT", "POST", "PATCH", "DELETE"} {
 			mux.HandleFunc(m+" "+p, h)

@@ -174,6 +174,9 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:") {
+			err = fmt.Errorf("%w (TLS to the global failed: pass its certificate with --ca-cert, e.g. kds-server.crt from its state dir)", err)
+		}
 		c.setStatus(func(s *ClientStatus) { s.Connected = false; s.LastError = err.Error() })
 		if time.Since(began) > 30*time.Second {
 			attempt = 0

@@ -72,7 +72,7 @@ func TestDeleteZoneRefusedThenAllowed(t *testing.T) {
 		t.Fatalf("DELETE of an unknown zone = %d, want 404", code)
 	}
 	// Policy writes are refused at the global.
-	for _, p := range []string{"/meshes/default/meshtimeouts/x", "/meshes/default", "/zone-ingresses/i"} {
+	for _, p := range []string{"/meshes/default/meshtimeouts/x", "/meshes/default", "/meshes", "/zone-ingresses/i", "/zones/zone-c"} {
 		code, body := httpDo(t, "PUT", g.http.URL+p)
 		if code != http.StatusMethodNotAllowed || !strings.Contains(body, "Git is the only writer") {
 			t.Fatalf("PUT %s = %d %s", p, code, body)
@@ -282,4 +282,35 @@ func TestGlobalRestartKeepsZoneRegistry(t *testing.T) {
 	eventually(t, "zone-a sees offline zone-b's ingress", func() bool {
 		return slices.Equal(a.remoteServices(), []string{"zone-b/backend=4"})
 	})
+}
+
+// A stream does not outlive its token: at expiry the global closes it with
+// Unauthenticated, and the zone (still holding the expired token) stays out.
+func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	t.Parallel()
+	g := startGlobal(t, nil)
+	g.bundles.Set(bundleOf(nil))
+	tok, err := g.iss.IssueZone("zone-a", 3*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startZone(t, g, "zone-a", func(o *ClientOptions) { o.Token = tok })
+	eventually(t, "zone-a's stream closed at token expiry", func() bool {
+		z := g.zones(t)["zone-a"]
+		return z.ConnectedAt != nil && !z.Online && strings.Contains(a.client.Status().LastError, "token expired")
+	})
+}
+
+// A zone that does not trust the global's certificate says what to pass.
+func TestUntrustedGlobalCertificateNamesTheFix(t *testing.T) {
+	t.Parallel()
+	g := startGlobal(t, nil)
+	g.bundles.Set(bundleOf(nil))
+	a := startZone(t, g, "zone-a", func(o *ClientOptions) { o.TLS = nil }) // system roots only
+	eventually(t, "TLS failure with a hint", func() bool {
+		return strings.Contains(a.client.Status().LastError, "--ca-cert")
+	})
+	if _, ok := g.zones(t)["zone-a"]; ok {
+		t.Fatal("a zone that could not verify the global was registered")
+	}
 }

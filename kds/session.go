@@ -17,6 +17,7 @@ import (
 
 	kdsv1 "github.com/meshc/meshc/kds/v1"
 	"github.com/meshc/meshc/schema"
+	"github.com/meshc/meshc/token"
 )
 
 type kdsService struct {
@@ -42,22 +43,43 @@ func errZoneDisabled(zone string) error {
 	return status.Errorf(codes.FailedPrecondition, "kds: zone %q is disabled (Zone{enabled: false} in Git): the global does not sync with it; enable it in Git to reconnect", zone)
 }
 
-// authenticate returns the zone named by the stream's token.
-func (s *Server) authenticate(ctx context.Context) (string, error) {
+// claimsVerifier is a TokenVerifier that also tells when a token expires
+// (token.Issuer is one); the server then ends the stream at expiry.
+type claimsVerifier interface {
+	Verify(tok string, now time.Time) (token.Claims, error)
+}
+
+// authenticate returns the zone named by the stream's token and, when the
+// verifier tells, when the token expires (zero: unknown).
+func (s *Server) authenticate(ctx context.Context) (string, time.Time, error) {
+	zone, tok, err := s.authenticateToken(ctx)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	var expires time.Time
+	if cv, ok := s.opts.Tokens.(claimsVerifier); ok {
+		if c, err := cv.Verify(tok, s.opts.Now()); err == nil {
+			expires = time.Unix(c.ExpiresAt, 0)
+		}
+	}
+	return zone, expires, nil
+}
+
+func (s *Server) authenticateToken(ctx context.Context) (string, string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return "", status.Error(codes.Unauthenticated, "kds: no zone token: pass one with --token-file (issue it on the global with `meshc token zone --name ZONE`)")
+		return "", "", status.Error(codes.Unauthenticated, "kds: no zone token: pass one with --token-file (issue it on the global with `meshc token zone --name ZONE`)")
 	}
 	tok, ok := strings.CutPrefix(vals[0], "Bearer ")
 	if !ok {
-		return "", status.Error(codes.Unauthenticated, "kds: authorization metadata must be `Bearer <zone token>`")
+		return "", "", status.Error(codes.Unauthenticated, "kds: authorization metadata must be `Bearer <zone token>`")
 	}
 	zone, err := s.opts.Tokens.VerifyZone(tok, s.opts.Now())
 	if err != nil {
-		return "", status.Errorf(codes.Unauthenticated, "kds: zone token rejected: %v; issue a new one on the global with `meshc token zone --name ZONE`", err)
+		return "", "", status.Errorf(codes.Unauthenticated, "kds: zone token rejected: %v; issue a new one on the global with `meshc token zone --name ZONE`", err)
 	}
-	return zone, nil
+	return zone, tok, nil
 }
 
 func peerAddr(ctx context.Context) string {
@@ -71,7 +93,7 @@ func peerAddr(ctx context.Context) string {
 func (k *kdsService) Sync(stream kdsv1.KDS_SyncServer) error {
 	s := k.s
 	ctx := stream.Context()
-	zone, err := s.authenticate(ctx)
+	zone, expires, err := s.authenticate(ctx)
 	if err != nil {
 		s.metrics.authFailures.Inc()
 		s.log.Warn("kds stream refused", "peer", peerAddr(ctx), "err", err)
@@ -124,6 +146,13 @@ func (k *kdsService) Sync(stream kdsv1.KDS_SyncServer) error {
 	s.log.Info("zone connected", "zone", zone, "peer", peerAddr(ctx), "agentVersion", hello.AgentVersion, "bundleVersion", hello.BundleVersion)
 	defer s.detach(ss)
 
+	if !expires.IsZero() { // the token's validity bounds the stream's
+		t := time.AfterFunc(expires.Sub(s.opts.Now()), func() {
+			s.log.Warn("zone token expired: closing its stream", "zone", zone, "expiredAt", expires)
+			cancel(status.Errorf(codes.Unauthenticated, "kds: zone token expired at %s; issue a new one on the global with `meshc token zone --name %s`", expires.UTC().Format(time.RFC3339), zone))
+		})
+		defer t.Stop()
+	}
 	out := newSender("g")
 	in := &receiver{}
 	ss.wake()

@@ -79,7 +79,7 @@ func TestZonesSyncBundleCAAndIngresses(t *testing.T) {
 				return false
 			}
 		}
-		return zs["zone-b"].ZoneIngresses == 1
+		return zs["zone-b"].ZoneIngresses == 1 && zs["zone-b"].Insight != nil && zs["zone-b"].Insight.BundleVersion == v2.Version
 	})
 	var ing InventoryList
 	g.getJSON(t, "/zone-ingresses", &ing)

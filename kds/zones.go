@@ -55,6 +55,8 @@ type ZoneStatus struct {
 	Dataplanes    int   `json:"dataplanes"`
 	ZoneIngresses int   `json:"zoneIngresses"`
 	ZoneEgresses  int   `json:"zoneEgresses"`
+	// Insight is what the zone last reported about itself.
+	Insight *ZoneInsight `json:"insight,omitempty"`
 	// Warnings are conditions the global sees across zones, such as
 	// services of a mesh without mTLS in several zones (not routed).
 	Warnings []string `json:"warnings,omitempty"`
@@ -175,6 +177,10 @@ func (s *Server) statusLocked(name string) ZoneStatus {
 	st.BundleVersion, st.BundleCommit, st.AppliedAt = z.applied.BundleVersion, z.applied.BundleCommit, timePtr(z.appliedAt)
 	st.InSync = s.bundle != nil && z.applied.BundleVersion == s.bundle.Version
 	st.LastNACK = z.lastNACK
+	if z.insight != (ZoneInsight{}) {
+		in := z.insight
+		st.Insight = &in
+	}
 	for i := range z.inventory {
 		switch z.inventory[i].Type {
 		case schema.TypeDataplane:

@@ -14,6 +14,8 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/meshc/meshc/schema"
 )
 
 // TreeFS behaves as an fs.FS (checked by testing/fstest) over a real commit.
@@ -122,5 +124,36 @@ func TestTreeFSRefusesLinksAndLargeBlobs(t *testing.T) {
 	}
 	if _, err := fsys.Open("missing.yaml"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing: %v", err)
+	}
+}
+
+// A link inside the tree is read through ReadLink and resolved by the loader
+// like on disk; one leaving the tree is an error naming the link.
+func TestTreeFSLinksThroughLoader(t *testing.T) {
+	t.Parallel()
+	repo := newGitRepo(t)
+	repo.Write(map[string]string{"real/mesh.yaml": meshYAML})
+	if err := os.Symlink("real/mesh.yaml", filepath.Join(repo.Work, "alias.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../outside.yaml", filepath.Join(repo.Work, "real", "escape.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	c := repo.CommitPush("links")
+	gr, err := git.PlainOpen(repo.Bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, _ := gr.CommitObject(plumbing.NewHash(c))
+	fsys, err := CommitFS(gr, commit, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, err := fsys.ReadLink("alias.yaml"); err != nil || target != "real/mesh.yaml" {
+		t.Fatalf("ReadLink: %q %v", target, err)
+	}
+	rs, errs := schema.LoadFS(fsys, ".", "")
+	if len(rs) != 2 || len(errs) != 1 || errs[0].Pos.File != "real/escape.yaml" || !strings.Contains(errs[0].Msg, "outside") {
+		t.Fatalf("resources %d, diagnostics %v", len(rs), errs)
 	}
 }

@@ -132,8 +132,9 @@ func TestBundleEndpointShowsErrors(t *testing.T) {
 	repo := newGitRepo(t)
 	repo.Write(map[string]string{"mesh.yaml": meshYAML})
 	c1 := repo.CommitPush("one")
-	r := newGitReconciler(t, GitOptions{URL: repo.Bare}, Options{})
-	base := serveAPI(t, r, nil, nil)
+	reg := prometheus.NewRegistry()
+	r := newGitReconciler(t, GitOptions{URL: repo.Bare}, Options{Registry: reg})
+	base := serveAPI(t, r, reg, nil)
 	startReconciler(t, r)
 	waitFor(t, "applied", func() bool { return getStatus(t, base).Commit == c1 })
 	v1 := getStatus(t, base).Version
@@ -153,6 +154,12 @@ func TestBundleEndpointShowsErrors(t *testing.T) {
 	}
 	if e := st.Errors[0]; e.Pos.File != "dir/bad.yaml" || e.Pos.Line == 0 || e.Msg == "" {
 		t.Fatalf("error %+v", e)
+	}
+	for name, want := range map[string]float64{"meshc_reconciler_last_attempt_errors": 1, "meshc_reconciler_ready": 0,
+		`meshc_reconciler_failures_total{reason="ValidationFailed"}`: 1, `meshc_reconciler_bundle_info{commit="` + c1 + `",version="` + v1 + `"}`: 1} {
+		if got := metricValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
 	}
 
 	resp, err := http.Get(base + "/bundle?resources=true")
@@ -244,4 +251,36 @@ func TestGitOverHTTPWithBasicAuth(t *testing.T) {
 		cond(st, CondStalled).Status != "False" || cond(st, CondReconciling).Status != "True" {
 		t.Fatalf("unreachable remote: %+v %+v", st.Fetch, st.Conditions)
 	}
+}
+
+// metricValue reads one series from reg, written as in /metrics: name{label="v",…}.
+func metricValue(t testing.TB, reg *prometheus.Registry, series string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			name := mf.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			if name != series {
+				continue
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series %s", series)
+	return 0
 }

@@ -8,6 +8,8 @@ import (
 type metrics struct {
 	lastApplied     prometheus.Gauge
 	ready           prometheus.Gauge
+	lastErrors      prometheus.Gauge
+	bundleInfo      *prometheus.GaugeVec
 	attempts        *prometheus.CounterVec
 	failures        *prometheus.CounterVec
 	fetchDuration   prometheus.Histogram
@@ -24,6 +26,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "meshc_reconciler_ready",
 			Help: "1 when the last reconciliation succeeded (condition Ready=True), else 0.",
 		}),
+		lastErrors: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meshc_reconciler_last_attempt_errors",
+			Help: "Errors in the last revision attempted (0 when it was valid).",
+		}),
+		bundleInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshc_reconciler_bundle_info",
+			Help: "1 for the bundle being served, labelled with its version and commit.",
+		}, []string{"version", "commit"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meshc_reconciler_attempts_total",
 			Help: "Reconciliations by result: Applied, Unchanged, Invalid, FetchFailed.",
@@ -44,7 +54,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lastApplied, m.ready, m.attempts, m.failures, m.fetchDuration, m.compileDuration)
+		reg.MustRegister(m.lastApplied, m.ready, m.lastErrors, m.bundleInfo, m.attempts, m.failures, m.fetchDuration, m.compileDuration)
 	}
 	return m
+}
+
+// serving points bundle_info at the bundle now served.
+func (m *metrics) serving(version, commit string) {
+	m.bundleInfo.Reset()
+	m.bundleInfo.WithLabelValues(version, commit).Set(1)
 }

@@ -90,6 +90,7 @@ func New(opts Options) (*Reconciler, error) {
 	if st != nil {
 		r.current, r.appliedAt, r.restored = st.Bundle, st.AppliedAt, true
 		r.m.lastApplied.Set(float64(st.AppliedAt.Unix()))
+		r.m.serving(st.Bundle.Version, st.Bundle.Commit)
 		r.conds.set(CondReady, false, ReasonRestored,
 			fmt.Sprintf("serving persisted version %s (commit %s) until the first fetch succeeds", st.Bundle.Version, short(st.Bundle.Commit)), now)
 		r.log.Info("restored persisted bundle", "version", st.Bundle.Version, "commit", st.Bundle.Commit, "appliedAt", st.AppliedAt)
@@ -277,8 +278,9 @@ func (r *Reconciler) record(a *Attempt, b *compiler.Bundle) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last = a
+	errs := errorsOnly(a.Diagnostics)
+	r.m.lastErrors.Set(float64(len(errs)))
 	if a.Result == ResultInvalid {
-		errs := errorsOnly(a.Diagnostics)
 		r.m.attempts.WithLabelValues(ResultInvalid).Inc()
 		r.m.failures.WithLabelValues(ReasonValidationFailed).Inc()
 		first := ""
@@ -306,6 +308,7 @@ func (r *Reconciler) record(a *Attempt, b *compiler.Bundle) {
 	r.current, r.appliedAt, r.restored = b, a.At, false
 	r.m.attempts.WithLabelValues(ResultApplied).Inc()
 	r.m.lastApplied.Set(float64(a.At.Unix()))
+	r.m.serving(b.Version, b.Commit)
 	r.log.Info("bundle applied", "revision", a.Describe, "version", b.Version, "resources", len(b.Resources), "warnings", len(a.Diagnostics))
 	for ch := range r.subs {
 		select {

@@ -201,3 +201,75 @@ func BenchmarkZoneDataplaneChange(b *testing.B) {
 	reportCPU(b, start, i)
 	b.ReportMetric(float64(affected), "proxies/op")
 }
+
+// benchVIPs: every service has VIP:80 and VIP:8080, as package dns gives them.
+func benchVIPs() map[string][]compiler.VIPListener {
+	var ls []compiler.VIPListener
+	for s := 0; s < benchServices; s++ {
+		ip := fmt.Sprintf("240.0.%d.%d", s/256, s%256)
+		svc := fmt.Sprintf("svc-%d", s)
+		ls = append(ls, compiler.VIPListener{Address: ip, Port: 80, Service: svc, Host: svc + ".mesh"},
+			compiler.VIPListener{Address: ip, Port: 8080, Service: svc, Host: svc + ".mesh"})
+	}
+	return map[string][]compiler.VIPListener{"default": ls}
+}
+
+// BenchmarkZoneFullBuildWithVIPs: as BenchmarkZoneFullBuild, plus a VIP
+// outbound pair for each of the 500 services on every proxy (1,000 listeners
+// per proxy), the way a transparent-proxy zone with .mesh DNS runs.
+func BenchmarkZoneFullBuildWithVIPs(b *testing.B) {
+	before := heapInUse()
+	var keep []any
+	start, n := cpuTime(), 0
+	for b.Loop() {
+		p := compiler.NewPlanner("zone-a")
+		p.SetBundle(benchBundle("5s"))
+		p.SetVIPs(benchVIPs())
+		for i := 0; i < benchDataplanes; i++ {
+			if _, err := p.UpsertDataplane(benchDataplane(i, dpAddr(i))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		srv := NewServer(ServerOptions{})
+		republish(b, p, srv, p.Proxies())
+		keep = []any{p, srv}
+		n++
+	}
+	b.StopTimer()
+	reportCPU(b, start, n)
+	b.ReportMetric(float64(heapInUse()-before)/benchDataplanes, "B/dataplane")
+	runtime.KeepAlive(keep)
+}
+
+// BenchmarkZoneDataplaneChangeWithVIPs: with VIP outbounds every proxy sends
+// to every service, so one instance moving re-plans every proxy of the mesh;
+// the shared VIP layer is rebuilt once and each proxy only recomposed.
+func BenchmarkZoneDataplaneChangeWithVIPs(b *testing.B) {
+	p := compiler.NewPlanner("zone-a")
+	p.SetBundle(benchBundle("5s"))
+	p.SetVIPs(benchVIPs())
+	for i := 0; i < benchDataplanes; i++ {
+		if _, err := p.UpsertDataplane(benchDataplane(i, dpAddr(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv := NewServer(ServerOptions{})
+	republish(b, p, srv, p.Proxies())
+	i, affected := 0, 0
+	start := cpuTime()
+	for b.Loop() {
+		addr := dpAddr(7)
+		if i%2 == 0 {
+			addr = "10.200.0.7"
+		}
+		keys, err := p.UpsertDataplane(benchDataplane(7, addr))
+		if err != nil {
+			b.Fatal(err)
+		}
+		affected = len(keys)
+		republish(b, p, srv, keys)
+		i++
+	}
+	reportCPU(b, start, i)
+	b.ReportMetric(float64(affected), "proxies/op")
+}

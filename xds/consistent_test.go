@@ -20,10 +20,10 @@ func TestSnapshotsConsistent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap, err := res.Snapshot()
-		if err != nil {
+		if _, err := res.Snapshot(); err != nil {
 			t.Fatal(err)
 		}
+		snap, _ := res.Materialize()
 		if err := snap.Consistent(); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
@@ -55,14 +55,14 @@ func TestSnapshotsConsistent(t *testing.T) {
 	if interim == nil {
 		t.Fatal("no cluster removed")
 	}
-	snap, err := interim.Snapshot()
-	if err != nil {
+	if _, err := interim.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
+	snap, _ := interim.Materialize()
 	if err := snap.Consistent(); err != nil {
 		t.Fatalf("interim: %v", err)
 	}
-	if len(interim.Items[typeCluster]) <= len(next.Items[typeCluster]) {
+	if interim.count(typeCluster) <= next.count(typeCluster) {
 		t.Fatal("interim does not keep the removed clusters")
 	}
 }

@@ -146,7 +146,7 @@ func TestEnvoyAcceptsTranslation(t *testing.T) {
 			}
 			st := waitAllAcked(t, ctx, srv, key.String(), 5)
 			res, _ := srv.Resources(key.String())
-			if _, kept := res.Items[typeCluster][compiler.ClusterName("backend", map[string]string{"version": "v2"})]; kept {
+			if _, kept := res.get(typeCluster, compiler.ClusterName("backend", map[string]string{"version": "v2"})); kept {
 				t.Fatalf("removed cluster still served after Envoy ACKed the new routes: %+v", st)
 			}
 		})
@@ -217,7 +217,19 @@ func waitAllAcked(t *testing.T, ctx context.Context, srv *Server, node string, n
 // it thousands of times a second); the fixed config is then accepted.
 func TestEnvoyNACKIsRecordedNotResent(t *testing.T) {
 	envoy := testenv.Envoy(t)
-	t.Parallel()
+	for _, delta := range []bool{false, true} {
+		name := "sotw"
+		if delta {
+			name = "delta"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testNACK(t, envoy, delta)
+		})
+	}
+}
+
+func testNACK(t *testing.T, envoy string, delta bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	srv := NewServer(ServerOptions{})
@@ -255,7 +267,7 @@ func TestEnvoyNACKIsRecordedNotResent(t *testing.T) {
 	if err := srv.Update(ctx, &bad, sec); err != nil {
 		t.Fatal(err)
 	}
-	runEnvoy(t, ctx, envoy, BootstrapOptions{Mesh: key.Mesh, Name: key.Name, XDSAddress: addr, AdminAddress: "127.0.0.1:" + strconv.Itoa(freePort(t))})
+	runEnvoy(t, ctx, envoy, BootstrapOptions{Mesh: key.Mesh, Name: key.Name, XDSAddress: addr, AdminAddress: "127.0.0.1:" + strconv.Itoa(freePort(t)), Delta: delta})
 	var nack *NACK
 	for nack == nil {
 		st, _ := srv.Status(key.String())

@@ -31,6 +31,11 @@ func fixture(t testing.TB) (*compiler.Planner, []compiler.ProxyKey) {
 	p := compiler.NewPlanner("zone-a")
 	p.SetBundle(&compiler.Bundle{Version: "fixture", Resources: global})
 	p.SetZoneIngresses(ingresses)
+	p.SetVIPs(map[string][]compiler.VIPListener{"default": {
+		{Address: "240.0.0.1", Port: 80, Service: "backend", Host: "backend.mesh"},
+		{Address: "240.0.0.2", Port: 80, Service: "db", Host: "db.mesh"},
+		{Address: "240.0.0.2", Port: 5432, Service: "db", Host: "db.mesh"},
+	}})
 	for _, dp := range dps {
 		if _, err := p.UpsertDataplane(dp); err != nil {
 			t.Fatal(err)

@@ -20,7 +20,8 @@ func render(t *testing.T, r *Resources) []byte {
 	out := map[string][]json.RawMessage{}
 	for ti, u := range typeURLs {
 		for _, n := range r.Names(u) {
-			b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(r.Items[ti][n].(proto.Message))
+			v, _ := r.get(ti, n)
+			b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(v.(proto.Message))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,10 +61,10 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			snap, err := res.Snapshot()
-			if err != nil {
+			if _, err := res.Snapshot(); err != nil {
 				t.Fatal(err)
 			}
+			snap, _ := res.Materialize()
 			if !c.opts.Proxyless {
 				if err := snap.Consistent(); err != nil {
 					t.Fatalf("go-control-plane's Consistent(): %v", err)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
@@ -74,7 +76,8 @@ func TestProxylessGRPCBalancesAcrossBackends(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	srv := NewServer(ServerOptions{})
+	reg := prometheus.NewRegistry()
+	srv := NewServer(ServerOptions{Registry: reg})
 	addr := startADS(t, srv)
 	p1, p2 := startBackend(t, "greeter-1"), startBackend(t, "greeter-2")
 
@@ -158,8 +161,16 @@ func TestProxylessGRPCBalancesAcrossBackends(t *testing.T) {
 			t.Fatalf("greeter-2 still receives calls after its dataplane left: %v", seen)
 		}
 	}
+	waitAllAcked(t, ctx, srv, "plain.client", 4) // listeners, routes, clusters, endpoints
 	st, ok := srv.Status("plain.client")
 	if !ok || !st.Connected || !st.Proxyless || st.LastNACK != nil {
 		t.Fatalf("status of plain.client: %+v", st)
+	}
+	// The server's metrics say the same.
+	if got := testutil.ToFloat64(srv.metrics.connected); got != 1 {
+		t.Errorf("meshc_xds_connected_proxies = %v, want 1", got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "meshc_xds_acks_total"); err != nil || n < 4 {
+		t.Errorf("meshc_xds_acks_total has %d series (%v), want one per resource type", n, err)
 	}
 }

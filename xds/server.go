@@ -44,8 +44,8 @@ type Server struct {
 	tr         *Translator
 	sidecars   cachev3.SnapshotCache
 	proxyless  cachev3.SnapshotCache
-	zoneProxy  cachev3.SnapshotCache // zone ingresses/egresses (translate_ingress.go)
 	cache      *cachev3.MuxCache
+	caches     [numFlavours]cachev3.SnapshotCache
 	callbacks  serverv3.CallbackFuncs
 	metrics    *metrics
 	ctx        context.Context
@@ -63,9 +63,7 @@ type nodeState struct {
 	plan      *compiler.ProxyPlan
 	sec       *Secrets
 	proxyless bool
-	served    *Resources // sidecar flavour currently in the cache
-	target    *Resources // final config while removed clusters are kept; nil otherwise
-	breakAt   *time.Timer
+	fl        [numFlavours]flavourState
 	streams   int
 	status    NodeStatus
 	// rejected: type URL → version the proxy NACKed and has not replaced by an ACK.
@@ -74,6 +72,36 @@ type nodeState struct {
 	// publishes counts snapshots published; a rejected type is re-offered
 	// at most once per publish that followed the rejection.
 	publishes, rejectedAt, retriedAt int
+}
+
+// Flavours of config: Envoy sidecars and proxyless gRPC clients, each with its cache.
+const (
+	flSidecar = iota
+	flProxyless
+	numFlavours
+)
+
+// flavourState is what is published in one flavour's cache for a node.
+type flavourState struct {
+	served  *Resources  // in the cache now
+	target  *Resources  // final config while removed clusters are kept; nil otherwise
+	breakAt *time.Timer // drops the kept clusters if the proxy never ACKs
+}
+
+func (n *nodeState) activeFlavour() int {
+	if n.proxyless {
+		return flProxyless
+	}
+	return flSidecar
+}
+
+func (n *nodeState) stopTimers() {
+	for i := range n.fl {
+		if n.fl[i].breakAt != nil {
+			n.fl[i].breakAt.Stop()
+			n.fl[i].breakAt = nil
+		}
+	}
 }
 
 type streamState struct {
@@ -104,11 +132,11 @@ func NewServer(opts ServerOptions) *Server {
 	logger := cacheLogger{s.log}
 	s.sidecars = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, logger)
 	s.proxyless = cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger)
-	s.zoneProxy = newZoneProxyCache(logger)
+	s.caches = [numFlavours]cachev3.SnapshotCache{flSidecar: s.sidecars, flProxyless: s.proxyless}
 	s.cache = &cachev3.MuxCache{
 		Classify:      func(r *cachev3.Request) string { return flavourOf(r.GetNode()) },
 		ClassifyDelta: func(r *cachev3.DeltaRequest) string { return flavourOf(r.GetNode()) },
-		Caches:        map[string]cachev3.Cache{"sidecar": s.sidecars, "proxyless": s.proxyless, "zoneproxy": s.zoneProxy},
+		Caches:        map[string]cachev3.Cache{"sidecar": s.sidecars, "proxyless": s.proxyless},
 	}
 	s.callbacks = serverv3.CallbackFuncs{
 		StreamOpenFunc:          func(context.Context, int64, string) error { return nil },
@@ -139,9 +167,7 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for _, n := range s.nodes {
-		if n.breakAt != nil {
-			n.breakAt.Stop()
-		}
+		n.stopTimers()
 	}
 	s.mu.Unlock()
 	s.cancel()
@@ -156,9 +182,6 @@ func proxylessMeta(n *corev3.Node) bool {
 func flavourOf(n *corev3.Node) string {
 	if proxylessMeta(n) {
 		return "proxyless"
-	}
-	if isZoneProxy(n.GetId()) {
-		return "zoneproxy"
 	}
 	return "sidecar"
 }
@@ -196,36 +219,39 @@ func (s *Server) Update(ctx context.Context, plan *compiler.ProxyPlan, sec *Secr
 			return err
 		}
 	}
-	err = s.publish(id, res)
+	err = s.publish(id, res, flSidecar)
 	s.metrics.translate.Observe(time.Since(start).Seconds())
 	return err
 }
 
-// publish puts res in the sidecar cache, keeping removed clusters while
-// the proxy may still route to them.
-func (s *Server) publish(id string, res *Resources) error {
+// publish puts res in a flavour's cache, keeping removed clusters while the
+// proxy may still route to them (make-before-break).
+func (s *Server) publish(id string, res *Resources, f int) error {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
 	s.mu.Lock()
 	n := s.node(id)
-	if n.breakAt != nil {
-		n.breakAt.Stop()
-		n.breakAt = nil
+	fs := &n.fl[f]
+	if fs.breakAt != nil {
+		fs.breakAt.Stop()
+		fs.breakAt = nil
 	}
-	old := n.served
+	old := fs.served
 	set := res
-	n.target = nil
-	if old != nil && n.streams > 0 {
+	fs.target = nil
+	if old != nil && n.streams > 0 && f == n.activeFlavour() {
 		if kept := keepRemoved(old, res); kept != nil {
-			set, n.target = kept, res
-			n.breakAt = time.AfterFunc(s.opts.BreakDelay, func() { s.finalize(id, kept) })
+			set, fs.target = kept, res
+			fs.breakAt = time.AfterFunc(s.opts.BreakDelay, func() { s.finalize(id, kept, f) })
 		}
 	}
-	n.served = set
-	n.publishes++
-	n.status.Version = set.Version()
+	fs.served = set
+	if f == n.activeFlavour() {
+		n.publishes++
+		n.status.Version = set.Version()
+	}
 	s.mu.Unlock()
-	return s.setSnapshot(s.sidecars, id, set)
+	return s.setSnapshot(s.caches[f], id, set)
 }
 
 func (s *Server) setSnapshot(c cachev3.SnapshotCache, id string, r *Resources) error {
@@ -242,24 +268,27 @@ func (s *Server) setSnapshot(c cachev3.SnapshotCache, id string, r *Resources) e
 }
 
 // finalize drops the kept clusters once `interim` is still what is served.
-func (s *Server) finalize(id string, interim *Resources) {
+func (s *Server) finalize(id string, interim *Resources, f int) {
 	s.publishing.Lock()
 	defer s.publishing.Unlock()
 	s.mu.Lock()
 	n := s.nodes[id]
-	if n == nil || n.served != interim || n.target == nil || s.closed {
+	if n == nil || n.fl[f].served != interim || n.fl[f].target == nil || s.closed {
 		s.mu.Unlock()
 		return
 	}
-	final := n.target
-	n.served, n.target = final, nil
-	if n.breakAt != nil {
-		n.breakAt.Stop()
-		n.breakAt = nil
+	fs := &n.fl[f]
+	final := fs.target
+	fs.served, fs.target = final, nil
+	if fs.breakAt != nil {
+		fs.breakAt.Stop()
+		fs.breakAt = nil
 	}
-	n.status.Version = final.Version()
+	if f == n.activeFlavour() {
+		n.status.Version = final.Version()
+	}
 	s.mu.Unlock()
-	if err := s.setSnapshot(s.sidecars, id, final); err != nil {
+	if err := s.setSnapshot(s.caches[f], id, final); err != nil {
 		s.log.Error("publish final snapshot", "node", id, "err", err)
 	}
 }
@@ -268,29 +297,21 @@ func (s *Server) finalize(id string, interim *Resources) {
 // that next drops, or nil when next drops none.
 func keepRemoved(old, next *Resources) *Resources {
 	var removed []string
-	for name := range old.Items[typeCluster] {
-		if _, ok := next.Items[typeCluster][name]; !ok {
+	for name := range old.items(typeCluster) {
+		if _, ok := next.get(typeCluster, name); !ok {
 			removed = append(removed, name)
 		}
 	}
 	if len(removed) == 0 {
 		return nil
 	}
-	out := newResources(next.Node)
-	for t := range next.Items {
-		for name, r := range next.Items[t] {
-			out.add(t, name, next.hashes[t][name], r)
+	var eps []string
+	for _, n := range removed {
+		if _, ok := old.get(typeEndpoint, n); ok {
+			eps = append(eps, n)
 		}
 	}
-	for _, name := range removed {
-		out.add(typeCluster, name, old.hashes[typeCluster][name], old.Items[typeCluster][name])
-		if e, ok := old.Items[typeEndpoint][name]; ok {
-			out.add(typeEndpoint, name, old.hashes[typeEndpoint][name], e)
-		}
-	}
-	out.routeRefs = next.routeRefs
-	out.seal()
-	return out
+	return next.withExtra(old, map[int][]string{typeCluster: removed, typeEndpoint: eps})
 }
 
 func (s *Server) publishProxyless(id string, plan *compiler.ProxyPlan, sec *Secrets) error {
@@ -299,15 +320,15 @@ func (s *Server) publishProxyless(id string, plan *compiler.ProxyPlan, sec *Secr
 		s.metrics.errors.Inc()
 		return err
 	}
-	return s.setSnapshot(s.proxyless, id, res)
+	return s.publish(id, res, flProxyless)
 }
 
 // Remove forgets a node (its dataplane left): its snapshots are cleared.
 func (s *Server) Remove(k compiler.ProxyKey) {
 	id := k.String()
 	s.mu.Lock()
-	if n := s.nodes[id]; n != nil && n.breakAt != nil {
-		n.breakAt.Stop()
+	if n := s.nodes[id]; n != nil {
+		n.stopTimers()
 	}
 	delete(s.nodes, id)
 	s.mu.Unlock()
@@ -331,10 +352,10 @@ func (s *Server) Status(id string) (NodeStatus, bool) {
 		st.Acked[k] = v
 	}
 	st.Served = map[string]string{}
-	if n.served != nil {
+	if served := n.fl[n.activeFlavour()].served; served != nil {
 		for t, u := range typeURLs {
-			if len(n.served.Items[t]) > 0 {
-				st.Served[u] = n.served.Versions[t]
+			if served.count(t) > 0 {
+				st.Served[u] = served.Versions[t]
 			}
 		}
 	}
@@ -354,15 +375,15 @@ func (s *Server) Resources(id string) (*Resources, error) {
 	s.mu.Lock()
 	n := s.nodes[id]
 	s.mu.Unlock()
-	if n == nil || (n.plan == nil && n.served == nil) {
+	if n == nil || (n.plan == nil && n.fl[flSidecar].served == nil) {
 		return nil, fmt.Errorf("no configuration for node %q: is the dataplane registered in this zone?", id)
-	}
-	if n.proxyless && n.plan != nil {
-		return s.tr.Translate(n.plan, n.sec, Options{Proxyless: true})
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return n.served, nil
+	if r := n.fl[n.activeFlavour()].served; r != nil {
+		return r, nil
+	}
+	return n.fl[flSidecar].served, nil
 }
 
 // Nodes returns the ids of every node the server has config or streams for.
@@ -386,18 +407,24 @@ func (s *Server) retryRejected(id string) {
 	defer s.publishing.Unlock()
 	s.mu.Lock()
 	n := s.nodes[id]
-	if n == nil || n.served == nil || len(n.rejected) == 0 || s.closed || n.publishes <= n.rejectedAt || n.retriedAt == n.publishes {
+	f := flSidecar
+	if n != nil {
+		f = n.activeFlavour()
+	}
+	if n == nil || n.fl[f].served == nil || len(n.rejected) == 0 || s.closed || n.publishes <= n.rejectedAt || n.retriedAt == n.publishes {
 		s.mu.Unlock()
 		return
 	}
 	n.retriedAt = n.publishes
-	cur := n.served
+	fs := &n.fl[f]
+	cur := fs.served
 	next := *cur
 	n.retries++
 	bumped := false
 	for t, u := range typeURLs {
 		if v, ok := n.rejected[u]; ok && v == cur.Versions[t] {
 			next.Versions[t] = cur.Versions[t] + "~retry" + itoa(n.retries)
+			next.salt[t] = "~retry" + itoa(n.retries)
 			bumped = true
 		}
 	}
@@ -405,15 +432,15 @@ func (s *Server) retryRejected(id string) {
 		s.mu.Unlock()
 		return
 	}
-	n.served = &next
-	if n.target != nil && n.breakAt != nil {
+	fs.served = &next
+	if fs.target != nil && fs.breakAt != nil {
 		// The interim changed identity: let the timer finalize it.
-		n.breakAt.Stop()
+		fs.breakAt.Stop()
 		final := &next
-		n.breakAt = time.AfterFunc(s.opts.BreakDelay, func() { s.finalize(id, final) })
+		fs.breakAt = time.AfterFunc(s.opts.BreakDelay, func() { s.finalize(id, final, f) })
 	}
 	s.mu.Unlock()
-	if err := s.setSnapshot(s.sidecars, id, &next); err != nil {
+	if err := s.setSnapshot(s.caches[f], id, &next); err != nil {
 		s.log.Error("re-offer rejected config", "node", id, "err", err)
 	}
 }

@@ -151,16 +151,18 @@ func (s *Server) recordACK(n *nodeState, typeURL, version string) {
 		n.status.LastNACK = nil
 	}
 	s.metrics.acks.WithLabelValues(path.Base(typeURL)).Inc()
-	if n.target == nil || n.served == nil {
+	f := n.activeFlavour()
+	fs := &n.fl[f]
+	if fs.target == nil || fs.served == nil {
 		return
 	}
 	for _, t := range []int{typeListener, typeRoute, typeCluster} {
-		if len(n.served.Items[t]) > 0 && n.status.Acked[typeURLs[t]] != n.served.Versions[t] {
+		if fs.served.count(t) > 0 && n.status.Acked[typeURLs[t]] != fs.served.Versions[t] {
 			return
 		}
 	}
-	interim, id := n.served, n.id
-	time.AfterFunc(0, func() { s.finalize(id, interim) })
+	interim, id := fs.served, n.id
+	time.AfterFunc(0, func() { s.finalize(id, interim, f) })
 }
 
 // recordNACK keeps a rejection (bounded) and logs it. Called with s.mu held.

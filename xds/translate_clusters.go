@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"net/netip"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -23,8 +24,11 @@ const defaultConnectTimeout = 5 * time.Second
 // cluster returns the (shared) Envoy cluster of a plan cluster. Clusters whose
 // endpoints are all IPs use EDS; a cluster with a hostname endpoint (an ingress
 // advertised by name) is STRICT_DNS with its endpoints inline.
+//
+// grpc-go has no STRICT_DNS: proxyless clusters are always EDS, and endpoints
+// given by hostname are left out of their assignments.
 func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv3.Cluster, string, error) {
-	dns := c.Endpoints.Hostnames
+	dns := c.Endpoints.Hostnames && !proxyless
 	key := c.ConfigHash
 	if dns {
 		key = "dns|" + c.Hash
@@ -282,13 +286,38 @@ func proxylessTLS(c *compiler.ClusterPlan) (*corev3.TransportSocket, error) {
 }
 
 // endpoints returns the (shared) ClusterLoadAssignment of a plan cluster.
-func (t *Translator) endpoints(c *compiler.ClusterPlan) (*endpointv3.ClusterLoadAssignment, string, error) {
+func (t *Translator) endpoints(c *compiler.ClusterPlan, proxyless bool) (*endpointv3.ClusterLoadAssignment, string, error) {
 	key := c.Name + "|" + c.Endpoints.Hash
+	es := c.Endpoints
+	if proxyless && es.Hostnames {
+		key = "ip-only|" + key
+		es = ipOnly(es)
+	}
 	v, h, err := t.cla.get(key, func() (*endpointv3.ClusterLoadAssignment, error) {
-		cla := loadAssignment(c.Name, c.Endpoints)
+		cla := loadAssignment(c.Name, es)
 		return cla, validate("endpoints "+c.Name, cla)
 	})
 	return v, h, err
+}
+
+// ipOnly drops endpoints given by hostname; priorities are renumbered so that
+// they still run 0, 1, … without a gap.
+func ipOnly(es *compiler.EndpointSet) *compiler.EndpointSet {
+	out := &compiler.EndpointSet{Hash: es.Hash}
+	for _, e := range es.Endpoints {
+		if _, err := netip.ParseAddr(e.Address); err == nil {
+			out.Endpoints = append(out.Endpoints, e)
+		}
+	}
+	prio, next := map[int]int{}, 0
+	for i, e := range out.Endpoints {
+		if _, ok := prio[e.Priority]; !ok {
+			prio[e.Priority] = next
+			next++
+		}
+		out.Endpoints[i].Priority = prio[e.Priority]
+	}
+	return out
 }
 
 // loadAssignment groups endpoints by (priority, locality); a locality's weight

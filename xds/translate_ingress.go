@@ -3,7 +3,6 @@ package xds
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -12,7 +11,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -121,43 +119,19 @@ func (s *Server) UpdateIngress(ctx context.Context, p *compiler.IngressPlan) err
 		s.metrics.errors.Inc()
 		return err
 	}
-	s.publishing.Lock()
-	defer s.publishing.Unlock()
-	s.mu.Lock()
-	n := s.node(p.NodeID)
-	n.served = res
-	n.publishes++
-	n.status.Version = res.Version()
-	s.mu.Unlock()
-	err = s.setSnapshot(s.zoneProxy, p.NodeID, res)
+	err = s.publish(p.NodeID, res, flSidecar)
 	s.metrics.translate.Observe(time.Since(start).Seconds())
 	return err
 }
 
-// newZoneProxyCache is the snapshot cache of zone ingresses and egresses. It
-// is not in ADS ordering mode: an ingress's clusters change as whole
-// services come and go (a restarted zone relearns its dataplanes one by one),
-// and go-control-plane's ADS mode leaves an endpoints request unanswered while
-// it names fewer clusters than the snapshot holds, which kept the ingress's
-// clusters warming (no traffic) after such changes. A passthrough proxy has
-// no routes that could point at a missing cluster, so answering each request
-// as asked is safe.
-func newZoneProxyCache(logger cacheLogger) cachev3.SnapshotCache {
-	return cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger)
-}
-
-// isZoneProxy reports whether an xDS node id is a zone ingress's or egress's.
-func isZoneProxy(id string) bool {
-	return strings.HasPrefix(id, compiler.IngressNodePrefix+".") || strings.HasPrefix(id, compiler.EgressNodePrefix+".")
-}
 
 // RemoveNode forgets the node with id (a zone ingress or egress that left).
 func (s *Server) RemoveNode(id string) {
 	s.mu.Lock()
-	if n := s.nodes[id]; n != nil && n.breakAt != nil {
-		n.breakAt.Stop()
+	if n := s.nodes[id]; n != nil {
+		n.stopTimers()
 	}
 	delete(s.nodes, id)
 	s.mu.Unlock()
-	s.zoneProxy.ClearSnapshot(id)
+	s.sidecars.ClearSnapshot(id)
 }

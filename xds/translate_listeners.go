@@ -125,13 +125,13 @@ func setTCPBackends(tp *tcpv3.TcpProxy, bs []compiler.WeightedCluster) {
 // inboundListener is one inbound: mTLS requiring a client certificate from the
 // mesh CA, the MeshTrafficPermission verdict as network RBAC, then the
 // application on 127.0.0.1:<servicePort>. Inbound listeners are per proxy.
-func (t *Translator) inboundListener(p *compiler.ProxyPlan, in *compiler.InboundPlan) (*listenerv3.Listener, error) {
+func (t *Translator) inboundListener(p *compiler.ProxyPlan, in *compiler.InboundPlan) (*listenerv3.Listener, string, error) {
 	name := "inbound:" + in.Address + ":" + itoa(in.Port)
-	fc, _, err := t.chains.get(p.Key.Mesh+"|"+strconv.FormatBool(p.MTLS)+"|"+in.Hash, func() (*listenerv3.FilterChain, error) {
+	fc, chainHash, err := t.chains.get(p.Key.Mesh+"|"+strconv.FormatBool(p.MTLS)+"|"+in.Hash, func() (*listenerv3.FilterChain, error) {
 		return inboundChain(p, in)
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	l := &listenerv3.Listener{
 		Name:             name,
@@ -139,7 +139,8 @@ func (t *Translator) inboundListener(p *compiler.ProxyPlan, in *compiler.Inbound
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 		FilterChains:     []*listenerv3.FilterChain{fc},
 	}
-	return l, validate("listener "+name, l)
+	// The content is the address plus the (validated, shared) chain.
+	return l, hashStrings(name, in.Address, itoa(in.Port), chainHash), validate("listener "+name, l)
 }
 
 // inboundChain is an inbound's filter chain; it names no address, so every

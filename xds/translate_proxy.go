@@ -3,6 +3,7 @@ package xds
 import (
 	"fmt"
 	"sort"
+	"weak"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -14,25 +15,46 @@ import (
 	"github.com/meshc/meshc/compiler"
 )
 
-// sidecar translates a plan for an Envoy sidecar.
+// sidecar translates a plan for an Envoy sidecar. The VIP outbounds come as
+// shared base layers (translated once per VIP set); the proxy's own layer
+// holds its inbounds, local clusters and explicit outbounds.
 func (t *Translator) sidecar(p *compiler.ProxyPlan, r *Resources) error {
-	for _, in := range p.Inbounds {
-		l, err := t.inboundListener(p, in)
+	if p.VIPSet != nil {
+		v, err := t.vipLayers(p.VIPSet)
 		if err != nil {
 			return err
 		}
-		r.add(typeListener, l.Name, hashProto(l), l)
+		r.base, r.baseRefs, r.vip = v.layers, v.routeRefs, v
+	}
+	for _, in := range p.Inbounds {
+		l, h, err := t.inboundListener(p, in)
+		if err != nil {
+			return err
+		}
+		r.add(typeListener, l.Name, h, l)
 		lc, key, err := t.localCluster(in.ServicePort, in.Protocol)
 		if err != nil {
 			return err
 		}
-		if _, dup := r.Items[typeCluster][lc.Name]; !dup {
+		if _, dup := r.get(typeCluster, lc.Name); !dup {
 			r.add(typeCluster, lc.Name, key, lc)
 		}
 	}
-	for _, o := range p.Outbounds {
+	explicit := p.Outbounds
+	if p.VIPSet != nil {
+		explicit = p.Outbounds[:len(p.Outbounds)-len(p.VIPSet.Outbounds)]
+	}
+	if err := t.addOutbounds(r, explicit); err != nil {
+		return err
+	}
+	return t.addClusters(p, r, false)
+}
+
+// addOutbounds adds outbound listeners and their routes.
+func (t *Translator) addOutbounds(r *Resources, outs []*compiler.OutboundPlan) error {
+	for _, o := range outs {
 		name := o.Name()
-		if _, dup := r.Items[typeListener][name]; dup {
+		if _, dup := r.get(typeListener, name); dup {
 			return fmt.Errorf("two outbounds listen on %s:%d", o.Address, o.Port)
 		}
 		l, key, err := t.outboundListener(o)
@@ -49,12 +71,60 @@ func (t *Translator) sidecar(p *compiler.ProxyPlan, r *Resources) error {
 			r.routeRefs[rc.Name] = true
 		}
 	}
-	return t.addClusters(p, r, false)
+	return nil
+}
+
+// vipSetLayers are a VIP set's translated listeners, routes, clusters and endpoints.
+type vipSetLayers struct {
+	layers    [numTypes]*layer
+	routeRefs map[string]bool
+}
+
+// vipLayers returns the (shared) translation of a VIP set.
+func (t *Translator) vipLayers(set *compiler.OutboundSet) (*vipSetLayers, error) {
+	t.vipMu.Lock()
+	if t.vips == nil {
+		t.vips = map[string]weak.Pointer[vipSetLayers]{}
+	}
+	if wp, ok := t.vips[set.Hash]; ok {
+		if v := wp.Value(); v != nil {
+			t.vipMu.Unlock()
+			return v, nil
+		}
+		delete(t.vips, set.Hash)
+	}
+	t.vipMu.Unlock()
+	r := newResources("vip-set")
+	if err := t.addOutbounds(r, set.Outbounds); err != nil {
+		return nil, fmt.Errorf("VIP outbounds: %w", err)
+	}
+	if err := t.addClusters(&compiler.ProxyPlan{Clusters: set.Clusters}, r, false); err != nil {
+		return nil, fmt.Errorf("VIP outbounds: %w", err)
+	}
+	r.seal()
+	if err := r.checkRefs(); err != nil {
+		return nil, fmt.Errorf("VIP outbounds: %w", err)
+	}
+	v := &vipSetLayers{routeRefs: r.routeRefs}
+	for i := range v.layers {
+		v.layers[i] = r.own[i]
+	}
+	t.vipMu.Lock()
+	t.vips[set.Hash] = weak.Make(v)
+	t.vipMu.Unlock()
+	return v, nil
 }
 
 func (t *Translator) addClusters(p *compiler.ProxyPlan, r *Resources, proxyless bool) error {
+	if vs := p.VIPSet; vs != nil && r.base[typeCluster] != nil && len(p.Clusters) == len(vs.Clusters) &&
+		(len(vs.Clusters) == 0 || &p.Clusters[0] == &vs.Clusters[0]) {
+		return nil // exactly the VIP set's clusters: all in the shared base layer
+	}
 	for _, c := range p.Clusters {
-		if _, dup := r.Items[typeCluster][c.Name]; dup {
+		if p.VIPSet != nil && p.VIPSet.Cluster(c.Name) == c && r.base[typeCluster] != nil {
+			continue // in the shared base layer
+		}
+		if _, dup := r.own[typeCluster].items[c.Name]; dup {
 			return fmt.Errorf("cluster name %q is used twice (an inbound's local cluster and a service?)", c.Name)
 		}
 		cl, key, err := t.cluster(c, proxyless)
@@ -63,7 +133,7 @@ func (t *Translator) addClusters(p *compiler.ProxyPlan, r *Resources, proxyless 
 		}
 		r.add(typeCluster, c.Name, key, cl)
 		if cl.GetType() == clusterv3.Cluster_EDS {
-			cla, key, err := t.endpoints(c)
+			cla, key, err := t.endpoints(c, proxyless)
 			if err != nil {
 				return err
 			}
@@ -89,7 +159,7 @@ func (t *Translator) proxyless(p *compiler.ProxyPlan, r *Resources) error {
 		}
 		r.add(typeRoute, rc.Name, rkey, rc)
 		for _, h := range hosts {
-			if _, dup := r.Items[typeListener][h]; dup {
+			if _, dup := r.get(typeListener, h); dup {
 				continue
 			}
 			l, key, err := t.apiListener(h, rc.Name)
@@ -125,14 +195,15 @@ func (t *Translator) apiListener(host, route string) (*listenerv3.Listener, stri
 // every route an api_listener names and every cluster a route names exists, and
 // the endpoints are exactly those of the EDS clusters.
 func (r *Resources) checkProxylessRefs() error {
-	for name, res := range r.Items[typeListener] {
+	for name, res := range r.items(typeListener) {
 		l := res.(*listenerv3.Listener)
 		h := &hcmv3.HttpConnectionManager{}
 		if err := l.GetApiListener().GetApiListener().UnmarshalTo(h); err != nil {
 			return fmt.Errorf("listener %s: %w", name, err)
 		}
 		rn := h.GetRds().GetRouteConfigName()
-		rc, ok := r.Items[typeRoute][rn].(*routev3.RouteConfiguration)
+		rcRes, _ := r.get(typeRoute, rn)
+		rc, ok := rcRes.(*routev3.RouteConfiguration)
 		if !ok {
 			return fmt.Errorf("listener %s names route %q, which is not in the snapshot", name, rn)
 		}
@@ -143,7 +214,7 @@ func (r *Resources) checkProxylessRefs() error {
 					names = append(names, w.Name)
 				}
 				for _, c := range names {
-					if _, ok := r.Items[typeCluster][c]; c != "" && !ok {
+					if _, ok := r.get(typeCluster, c); c != "" && !ok {
 						return fmt.Errorf("route %s names cluster %q, which is not in the snapshot", rn, c)
 					}
 				}
@@ -151,16 +222,16 @@ func (r *Resources) checkProxylessRefs() error {
 		}
 	}
 	eds := 0
-	for name, res := range r.Items[typeCluster] {
+	for name, res := range r.items(typeCluster) {
 		if res.(*clusterv3.Cluster).GetType() == clusterv3.Cluster_EDS {
 			eds++
-			if _, ok := r.Items[typeEndpoint][name]; !ok {
+			if _, ok := r.get(typeEndpoint, name); !ok {
 				return fmt.Errorf("cluster %s has no endpoints in the snapshot", name)
 			}
 		}
 	}
-	if eds != len(r.Items[typeEndpoint]) {
-		return fmt.Errorf("%d endpoint assignments for %d EDS clusters", len(r.Items[typeEndpoint]), eds)
+	if n := r.count(typeEndpoint); eds != n {
+		return fmt.Errorf("%d endpoint assignments for %d EDS clusters", n, eds)
 	}
 	return nil
 }

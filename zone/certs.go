@@ -60,21 +60,24 @@ func (m *certManager) ca(mesh string) *pki.CA {
 // identity returns the proxy's workload identity, issuing a certificate when
 // it has none, its services changed, its CA changed or it is past half-life.
 func (m *certManager) identity(k compiler.ProxyKey, services []string, ttl time.Duration, now time.Time) (*WorkloadIdentity, error) {
+	ids := strings.Join(services, ",")
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	ca := m.cas[k.Mesh]
+	pc := m.certs[k]
+	m.mu.Unlock()
 	if ca == nil {
 		return nil, fmt.Errorf("mesh %q has mTLS enabled but this zone has no CA for it yet", k.Mesh)
 	}
-	ids := strings.Join(services, ",")
-	pc := m.certs[k]
 	if pc == nil || pc.identities != ids || pc.ca != ca || pc.cert.NeedsRotation(now) {
+		// Sign without the lock: a round issues many certificates in parallel.
 		c, err := ca.IssueWorkload(pki.WorkloadRequest{Mesh: k.Mesh, Name: k.Name, Services: services, TTL: ttl}, now)
 		if err != nil {
 			return nil, fmt.Errorf("issue certificate for %s: %w", k, err)
 		}
 		pc = &proxyCert{identities: ids, ca: ca, cert: c}
+		m.mu.Lock()
 		m.certs[k] = pc
+		m.mu.Unlock()
 	}
 	return &WorkloadIdentity{CertChainPEM: pc.cert.ChainPEM, KeyPEM: pc.cert.KeyPEM, CAPEM: ca.CertPEM, NotAfter: pc.cert.NotAfter, RotateAt: pc.cert.RotateAt()}, nil
 }

@@ -152,7 +152,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if out, err := execOut(meshcBin, "get", "dataplanes", "--cp", cp); err != nil || !strings.Contains(out, "web-1") || !strings.Contains(out, "zone-1") {
 			t.Errorf("meshc get dataplanes against the zone: %v\n%s", err, out)
 		}
-		out, err := execOut(meshcBin, "inspect", "dataplane", "--cp", cp, "default/web-1")
+		out, err := execOut(meshcBin, "inspect", "dataplane", "default/web-1", "--cp", cp)
 		if err != nil || !strings.Contains(out, "outbound") || !strings.Contains(out, "spiffe://default/backend") {
 			t.Errorf("inspect dataplane: %v\n%s", err, tail(out, 20))
 		}

@@ -3,7 +3,10 @@ package zone
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -198,11 +201,42 @@ func (a *Agent) publish(affected map[compiler.ProxyKey]struct{}) {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
 	b := a.planned()
+	// Plans first (the planner is sequential), then the certificates the
+	// round needs in parallel (signing dominates a full build), then publish.
+	type job struct {
+		k    compiler.ProxyKey
+		plan *compiler.ProxyPlan
+		id   *WorkloadIdentity
+		err  error
+	}
+	jobs := make([]*job, 0, len(keys))
 	var failed int
 	for _, k := range keys {
-		if err := a.publishOne(k, b); err != nil {
+		if _, ok := a.reg.Get(schema.Key{Type: schema.TypeDataplane, Mesh: k.Mesh, Name: k.Name}); !ok {
+			a.pub.Remove(k)
+			a.certs.forget(k)
+			continue
+		}
+		plan, err := a.planner.Plan(k)
+		jobs = append(jobs, &job{k: k, plan: plan, err: err})
+	}
+	now := a.now()
+	parallel(len(jobs), func(i int) {
+		j := jobs[i]
+		if j.err == nil && j.plan.MTLS {
+			j.id, j.err = a.certs.identity(j.k, j.plan.Services, meshTTL(b, j.k.Mesh), now)
+		}
+	})
+	for _, j := range jobs {
+		err := j.err
+		if err == nil {
+			if err = a.pub.Update(j.plan, j.id); err != nil {
+				err = fmt.Errorf("publish %s: %w", j.k, err)
+			}
+		}
+		if err != nil {
 			failed++
-			a.log.Error("proxy config not updated", "proxy", k.String(), "err", err)
+			a.log.Error("proxy config not updated", "proxy", j.k.String(), "err", err)
 		}
 	}
 	a.metrics.rounds.Observe(time.Since(start).Seconds())
@@ -211,27 +245,27 @@ func (a *Agent) publish(affected map[compiler.ProxyKey]struct{}) {
 	a.log.Debug("proxies updated", "count", len(keys), "failed", failed, "took", time.Since(start))
 }
 
-func (a *Agent) publishOne(k compiler.ProxyKey, b *compiler.Bundle) error {
-	if _, ok := a.reg.Get(schema.Key{Type: schema.TypeDataplane, Mesh: k.Mesh, Name: k.Name}); !ok {
-		a.pub.Remove(k)
-		a.certs.forget(k)
-		return nil
-	}
-	plan, err := a.planner.Plan(k)
-	if err != nil {
-		return err
-	}
-	var id *WorkloadIdentity
-	if plan.MTLS {
-		id, err = a.certs.identity(k, plan.Services, meshTTL(b, k.Mesh), a.now())
-		if err != nil {
-			return err
+// parallel runs f(0..n-1) on GOMAXPROCS goroutines and waits for them.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
 		}
+		return
 	}
-	if err := a.pub.Update(plan, id); err != nil {
-		return fmt.Errorf("publish %s: %w", k, err)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
 }
 
 type metrics struct {

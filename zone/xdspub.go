@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -57,14 +56,10 @@ func (p XDSPublisher) Dump(nodeID string) ([]byte, error) {
 		out["status"] = st
 	}
 	byType := map[string][]json.RawMessage{}
-	for t := range res.Items {
-		names := make([]string, 0, len(res.Items[t]))
-		for n := range res.Items[t] {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			m := redact(res.Items[t][n])
+	for _, u := range xds.TypeURLs() {
+		items := res.ByType(u)
+		for _, n := range res.Names(u) {
+			m := redact(items[n])
 			b, err := protojson.Marshal(m)
 			if err != nil {
 				return nil, fmt.Errorf("dump %s %s: %w", nodeID, n, err)

@@ -228,7 +228,8 @@ func TestGlobalProcessFollowsGitAndRestartsFromState(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, m := range []string{"meshc_reconciler_last_applied_timestamp_seconds", `meshc_reconciler_attempts_total{result="Applied"} 2`,
-		"meshc_reconciler_fetch_duration_seconds_count", "meshc_reconciler_compile_duration_seconds_count", `meshc_reconciler_webhooks_total{result="bad_signature"} 1`} {
+		"meshc_reconciler_fetch_duration_seconds_count", "meshc_reconciler_compile_duration_seconds_count", `meshc_reconciler_webhooks_total{result="bad_signature"} 1`,
+		`meshc_reconciler_bundle_info{commit="` + c2 + `",version="` + v2 + `"} 1`, "meshc_reconciler_last_attempt_errors 0"} {
 		if !strings.Contains(string(metrics), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
