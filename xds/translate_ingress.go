@@ -124,7 +124,6 @@ func (s *Server) UpdateIngress(ctx context.Context, p *compiler.IngressPlan) err
 	return err
 }
 
-
 // RemoveNode forgets the node with id (a zone ingress or egress that left).
 func (s *Server) RemoveNode(id string) {
 	s.mu.Lock()
