@@ -16,5 +16,6 @@ func commands() []*cli.Command {
 		getCommand(),
 		deleteCommand(),
 		demoCommand(),
+		installCommand(),
 	}
 }

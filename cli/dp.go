@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -293,8 +294,15 @@ func runEnvoy(c *cli.Context, log *slog.Logger, envoy string, js []byte, label s
 	go func() { done <- cmd.Wait() }()
 	refresh := time.NewTicker(max(c.Duration("refresh"), time.Second))
 	defer refresh.Stop()
+	// SIGUSR1 (reopen access logs) and SIGHUP go to Envoy as they are;
+	// SIGINT/SIGTERM end meshc's context and stop Envoy below.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	for ctx.Err() == nil {
 		select {
+		case sig := <-sigs:
+			_ = cmd.Process.Signal(sig)
 		case err := <-done:
 			if err != nil {
 				return cli.Exit("dp run: envoy exited: "+err.Error(), ExitInvalid)

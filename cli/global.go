@@ -166,6 +166,8 @@ func newGlobalPlane(cfg globalConfig) (*globalPlane, error) {
 		return nil, err
 	}
 	rec.Register(srv.Mux, srv.Registry, cfg.WebhookSecret)
+	srv.RegisterServiceInsights()
+	srv.RegisterUI("global")
 	g.api, g.rec = srv, rec
 	g.run = append(g.run, srv.Serve, rec.Run)
 	return g, nil

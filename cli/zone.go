@@ -180,6 +180,8 @@ func startZone(ctx context.Context, f zoneFlags, log *slog.Logger) (*zoneRuntime
 	}
 	z.agent = agent
 	agent.RegisterAPI(z.api)
+	z.api.RegisterServiceInsights()
+	z.api.RegisterUI("zone " + f.name)
 	log.Info("xds listening", "addr", z.xdsLn.Addr().String(), "tls", info.TLS, "tokens", !f.dev)
 	return z, nil
 }

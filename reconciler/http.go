@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshc/meshc/api"
+	"github.com/meshc/meshc/schema"
 )
 
 // SignatureHeader carries the webhook's HMAC, GitHub's convention:
@@ -45,8 +46,20 @@ func (r *Reconciler) Register(mux *http.ServeMux, reg prometheus.Registerer, sec
 		r.log.Warn("webhook POST /hooks/git accepts unsigned requests (set --webhook-secret-file)")
 	}
 	mux.HandleFunc("GET /bundle", h.bundle)
+	mux.HandleFunc("GET /meshes", h.meshes)
 	mux.HandleFunc("POST /hooks/git", h.hook)
 	return h
+}
+
+// meshes lists the Mesh resources of the bundle in force.
+func (h *Handlers) meshes(w http.ResponseWriter, _ *http.Request) {
+	items := []schema.Resource{}
+	if b := h.r.Current(); b != nil {
+		for _, m := range b.OfType(schema.TypeMesh) {
+			items = append(items, *m)
+		}
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"total": len(items), "items": items})
 }
 
 // bundle serves the status; ?resources=true adds the bundle itself.

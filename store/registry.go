@@ -221,6 +221,7 @@ func (r *Registry) normalize(res *schema.Resource) error {
 		}
 		c := *zi
 		c.Zone = r.zone
+		c.AvailableServices = nil // computed by the zone from its dataplanes, never taken from the sender
 		res.Spec = &c
 	case schema.TypeZoneEgress:
 		ze := res.ZoneEgressSpec()

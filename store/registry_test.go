@@ -83,3 +83,20 @@ func TestOnlineStatus(t *testing.T) {
 		t.Error("node id mapping")
 	}
 }
+
+func TestZoneIngressTakesZoneNotAvailableServices(t *testing.T) {
+	t.Parallel()
+	r := New("zone-a")
+	in := schema.Resource{Type: schema.TypeZoneIngress, Name: "ingress-1", Spec: &schema.ZoneIngressSpec{
+		Zone:              "zone-b",
+		AvailableServices: []schema.AvailableService{{Mesh: "default", Tags: map[string]string{schema.TagService: "fake"}, Instances: 99}},
+	}}
+	if _, err := r.Put(in); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := r.Get(in.Key())
+	zi := e.Resource.ZoneIngressSpec()
+	if zi.Zone != "zone-a" || zi.AvailableServices != nil {
+		t.Errorf("stored ingress: zone %q, availableServices %v; want zone-a and none", zi.Zone, zi.AvailableServices)
+	}
+}

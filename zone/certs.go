@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,15 @@ type proxyCert struct {
 	identities string // the services it was issued for, joined
 	ca         *pki.CA
 	cert       *pki.Cert
+	// rotateAt is the half-life, up to 5% of the lifetime earlier at random,
+	// so certificates issued together (a zone start) are not all reissued in
+	// the same round.
+	rotateAt time.Time
+}
+
+func newProxyCert(ids string, ca *pki.CA, c *pki.Cert) *proxyCert {
+	jitter := time.Duration(rand.Int64N(int64(c.NotAfter.Sub(c.IssuedAt)/20) + 1))
+	return &proxyCert{identities: ids, ca: ca, cert: c, rotateAt: c.RotateAt().Add(-jitter)}
 }
 
 // WorkloadIdentity is what a proxy presents and trusts: its certificate chain
@@ -68,18 +78,18 @@ func (m *certManager) identity(k compiler.ProxyKey, services []string, ttl time.
 	if ca == nil {
 		return nil, fmt.Errorf("mesh %q has mTLS enabled but this zone has no CA for it yet", k.Mesh)
 	}
-	if pc == nil || pc.identities != ids || pc.ca != ca || pc.cert.NeedsRotation(now) {
+	if pc == nil || pc.identities != ids || pc.ca != ca || !now.Before(pc.rotateAt) {
 		// Sign without the lock: a round issues many certificates in parallel.
 		c, err := ca.IssueWorkload(pki.WorkloadRequest{Mesh: k.Mesh, Name: k.Name, Services: services, TTL: ttl}, now)
 		if err != nil {
 			return nil, fmt.Errorf("issue certificate for %s: %w", k, err)
 		}
-		pc = &proxyCert{identities: ids, ca: ca, cert: c}
+		pc = newProxyCert(ids, ca, c)
 		m.mu.Lock()
 		m.certs[k] = pc
 		m.mu.Unlock()
 	}
-	return &WorkloadIdentity{CertChainPEM: pc.cert.ChainPEM, KeyPEM: pc.cert.KeyPEM, CAPEM: ca.CertPEM, NotAfter: pc.cert.NotAfter, RotateAt: pc.cert.RotateAt()}, nil
+	return &WorkloadIdentity{CertChainPEM: pc.cert.ChainPEM, KeyPEM: pc.cert.KeyPEM, CAPEM: ca.CertPEM, NotAfter: pc.cert.NotAfter, RotateAt: pc.rotateAt}, nil
 }
 
 func (m *certManager) forget(k compiler.ProxyKey) {
@@ -94,7 +104,7 @@ func (m *certManager) due(now time.Time) (keys []compiler.ProxyKey, next time.Ti
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, pc := range m.certs {
-		at := pc.cert.RotateAt()
+		at := pc.rotateAt
 		if !now.Before(at) {
 			keys = append(keys, k)
 			continue

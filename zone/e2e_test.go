@@ -156,6 +156,9 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		if err != nil || !strings.Contains(out, "outbound") || !strings.Contains(out, "spiffe://default/backend") {
 			t.Errorf("inspect dataplane: %v\n%s", err, tail(out, 20))
 		}
+		if strings.Contains(out, "PRIVATE KEY") || !strings.Contains(out, "[redacted]") {
+			t.Error("inspect dataplane prints the workload private key (it must be redacted)")
+		}
 	})
 
 	t.Run("mTLS between sidecars", func(t *testing.T) {

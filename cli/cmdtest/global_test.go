@@ -282,5 +282,29 @@ func TestGlobalProcessWatchesDir(t *testing.T) {
 	if st := p.status(t); st.Version != v2 || !strings.Contains(st.Errors[0].Pos.File, "t.yaml") {
 		t.Fatalf("after an invalid save: %+v", st)
 	}
+	// The web UI shows the version still served and the invalid save's error at its place.
+	page := httpGetBody(t, p.base+"/")
+	for _, want := range []string{v2, "t.yaml:6:", "Stalled", "Mesh default"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("web UI lacks %q:\n%s", want, page)
+		}
+	}
+	if meshes := httpGetBody(t, p.base+"/meshes"); !strings.Contains(meshes, `"name": "default"`) {
+		t.Errorf("GET /meshes: %s", meshes)
+	}
 	p.stop(t)
+}
+
+func httpGetBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v\n%s", url, resp.StatusCode, err, b)
+	}
+	return string(b)
 }
