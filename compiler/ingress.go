@@ -108,7 +108,7 @@ func (p *Planner) IngressPlan(ing schema.Resource) (*IngressPlan, error) {
 // localEndpoints is the endpoint set of the local instances of s carrying subset.
 func localEndpoints(s *svcInfo, zone string, subset map[string]string) *EndpointSet {
 	local := &svcInfo{local: s.local}
-	return local.endpoints(zone, subset, false, false)
+	return local.endpoints(zone, subset, false, false, nil)
 }
 
 // subsetsOf lists, per service, the tag subsets (without kuma.io/service)

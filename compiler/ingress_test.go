@@ -121,7 +121,7 @@ func TestRemoteZonesWeightsLocalityAndZoneSubsets(t *testing.T) {
 			// The whole-service cluster is not used by the route (both arms are
 			// subsets); build it through an explicit subset-less look-up.
 			all := (&svcInfo{local: []instance{{address: "10.0.1.2", port: 8080, tags: map[string]string{schema.TagZone: "zone-a"}}},
-				remote: []remoteEntry{{zone: "zone-b", address: "192.0.2.1", port: 10001, tags: avail.Tags, instances: 2}}}).endpoints("zone-a", nil, true, tc.la)
+				remote: []remoteEntry{{zone: "zone-b", address: "192.0.2.1", port: 10001, tags: avail.Tags, instances: 2}}}).endpoints("zone-a", nil, true, tc.la, nil)
 			if len(all.Endpoints) != 2 || all.Endpoints[1].Priority != tc.prio || all.Endpoints[1].Weight != 2 || all.Endpoints[0].Weight != 1 {
 				t.Fatalf("whole service endpoints %+v", all.Endpoints)
 			}

@@ -27,6 +27,7 @@ type vipSetEntry struct {
 type endpointKey struct {
 	mesh, svc, subset   string
 	mtls, localityAware bool
+	egress              string // the egress remote zones are reached through ("" none)
 }
 
 type clusterKey struct {

@@ -188,7 +188,8 @@ func (ob *outboundBuild) cluster(svc string, subset map[string]string) *ClusterP
 
 // endpointSet returns the (shared) endpoints of a service or subset.
 func (p *Planner) endpointSet(mesh, svc string, subset map[string]string, mtls, la bool, info *svcInfo) *EndpointSet {
-	key := endpointKey{mesh: mesh, svc: svc, subset: canonTags(subset), mtls: mtls, localityAware: la}
+	eg := p.egressFor(mesh)
+	key := endpointKey{mesh: mesh, svc: svc, subset: canonTags(subset), mtls: mtls, localityAware: la, egress: eg.String()}
 	var gen uint64
 	if info != nil {
 		gen = info.gen
@@ -196,7 +197,7 @@ func (p *Planner) endpointSet(mesh, svc string, subset map[string]string, mtls, 
 	if es, ok := p.memo.endpoints[key]; ok && p.memo.epGen[key] == gen {
 		return es
 	}
-	es := info.endpoints(p.zone, subset, mtls, la)
+	es := info.endpoints(p.zone, subset, mtls, la, eg)
 	p.memo.endpoints[key] = es
 	p.memo.epGen[key] = gen
 	return es

@@ -84,7 +84,12 @@ func (s *svcInfo) port() int {
 // with weight = its matching instance count (only with mTLS, which cross-zone
 // traffic requires). With locality awareness, remote endpoints get priority 1
 // when there are local ones (priorities never skip a level).
-func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localityAware bool) *EndpointSet {
+//
+// With eg (a mesh with routing.zoneEgress), remote zones are reached through
+// this zone's egress: each remote endpoint's address is the egress's (the
+// egress forwards by SNI to the zones' ingresses); when the mesh routes
+// through an egress and the zone has none, remote zones are not reachable.
+func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localityAware bool, eg *egressAddr) *EndpointSet {
 	set := &EndpointSet{}
 	idx := map[string]int{}
 	add := func(e Endpoint) {
@@ -112,7 +117,14 @@ func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localit
 				if r.instances <= 0 || !tagsContain(withZone(r.tags, r.zone), subset) {
 					continue
 				}
-				add(Endpoint{Address: r.address, Port: r.port, Weight: r.instances, Locality: r.zone, Priority: prio, Ingress: true})
+				addr, port := r.address, r.port
+				if eg != nil {
+					if eg.none {
+						continue
+					}
+					addr, port = eg.address, eg.port
+				}
+				add(Endpoint{Address: addr, Port: port, Weight: r.instances, Locality: r.zone, Priority: prio, Ingress: true})
 			}
 		}
 	}

@@ -24,6 +24,7 @@ type Planner struct {
 	meshes    map[string]*meshIndex // by mesh name
 	dps       map[ProxyKey]*schema.Resource
 	ingresses map[string]*schema.Resource // by name
+	egress    *egressAddr                 // this zone's egress (egress.go); nil: none
 	vips      map[string][]VIPListener
 	services  map[string]map[string]*svcInfo   // mesh → service
 	users     map[svcRef]map[ProxyKey]struct{} // proxies whose plan read a service

@@ -20,7 +20,7 @@ import (
 // IngressListenerName is the name of a zone ingress's single listener.
 const IngressListenerName = "zone-ingress"
 
-// TranslateIngress builds a zone ingress's resources: one listener that reads
+// TranslateIngress builds a zone ingress's (or egress's) resources: one listener that reads
 // the TLS SNI (tls_inspector) without terminating TLS, a filter chain per SNI
 // whose tcp_proxy forwards the raw stream to an EDS cluster named by the SNI
 // holding this zone's instances. With no route the ingress has no listener
@@ -40,7 +40,9 @@ func (t *Translator) TranslateIngress(p *compiler.IngressPlan) (*Resources, erro
 			return nil, fmt.Errorf("translate ingress %s: %w", p.Name, err)
 		}
 		r.add(typeCluster, cl.Name, hashProto(cl), cl)
-		r.add(typeEndpoint, cla.ClusterName, hashProto(cla), cla)
+		if cla != nil {
+			r.add(typeEndpoint, cla.ClusterName, hashProto(cla), cla)
+		}
 	}
 	r.seal()
 	return r, nil
@@ -87,6 +89,13 @@ func passthroughCluster(name string, es *compiler.EndpointSet) (*clusterv3.Clust
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
 		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
 		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
+	}
+	if es.Hostnames {
+		// An egress forwarding to an ingress advertised by host name resolves it.
+		cl.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		cl.EdsClusterConfig = nil
+		cl.LoadAssignment = loadAssignment(name, es)
+		return cl, nil, validate("cluster "+name, cl)
 	}
 	if err := validate("cluster "+name, cl); err != nil {
 		return nil, nil, err

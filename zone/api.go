@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshc/meshc/api"
+	"github.com/meshc/meshc/compiler"
 	"github.com/meshc/meshc/schema"
 	"github.com/meshc/meshc/store"
 )
@@ -184,7 +185,8 @@ func (a *Agent) deleteDataplane(w http.ResponseWriter, r *http.Request) {
 
 func (a *Agent) put(w http.ResponseWriter, res schema.Resource) {
 	_, exists := a.reg.Get(res.Key())
-	if _, err := a.reg.Put(res); err != nil {
+	changed, err := a.reg.Put(res)
+	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, "invalid resource", err.Error())
 		return
 	}
@@ -193,7 +195,9 @@ func (a *Agent) put(w http.ResponseWriter, res schema.Resource) {
 	if exists {
 		code = http.StatusOK
 	}
-	a.log.Info("registered", "type", res.Type, "mesh", res.Mesh, "name", res.Name, "generation", e.Generation)
+	if changed { // periodic re-registrations of an unchanged proxy are not news
+		a.log.Info("registered", "type", res.Type, "mesh", res.Mesh, "name", res.Name, "generation", e.Generation)
+	}
 	api.WriteJSON(w, code, e.Resource)
 }
 
@@ -356,7 +360,8 @@ func (a *Agent) issueToken(w http.ResponseWriter, r *http.Request) {
 			api.ErrorCause{Field: "mesh", Message: "required"}, api.ErrorCause{Field: "name", Message: "required"})
 		return
 	}
-	if a.mesh(req.Mesh) == nil {
+	zoneProxy := req.Mesh == compiler.IngressNodePrefix || req.Mesh == compiler.EgressNodePrefix
+	if a.mesh(req.Mesh) == nil && !zoneProxy {
 		notFoundMesh(w, req.Mesh)
 		return
 	}

@@ -27,13 +27,14 @@ var _ ZoneProxyPublisher = XDSPublisher{}
 // zoneProxies is the agent's record of what it published for this zone's
 // ingresses, and of the cross-zone warnings it logged (owned by Run's goroutine).
 type zoneProxies struct {
-	published map[string]string // ingress name → plan hash published
-	warned    map[string]string // ingress name → warnings logged (joined)
+	published map[string]string // node id → plan hash published
+	warned    map[string]string // node id → warnings logged (joined)
 	noMTLS    []string          // meshes last warned about
 }
 
-// syncZoneProxies recomputes the plan of every ZoneIngress registered in this
-// zone and publishes those that changed; ingresses that left are removed.
+// syncZoneProxies recomputes the plan of every ZoneIngress and ZoneEgress
+// registered in this zone and publishes those that changed; those that left
+// are removed.
 // It also logs, once per change, the meshes whose cross-zone traffic is not
 // routed because they have no mTLS.
 func (a *Agent) syncZoneProxies() {
@@ -52,34 +53,41 @@ func (a *Agent) syncZoneProxies() {
 		return
 	}
 	seen := map[string]bool{}
-	for _, r := range a.reg.Resources(schema.TypeZoneIngress) {
-		seen[r.Name] = true
-		plan, err := a.planner.IngressPlan(r)
+	proxies := append(a.reg.Resources(schema.TypeZoneIngress), a.reg.Resources(schema.TypeZoneEgress)...)
+	for _, r := range proxies {
+		var plan *compiler.IngressPlan
+		var err error
+		if r.Type == schema.TypeZoneEgress {
+			plan, err = a.planner.EgressPlan(r)
+		} else {
+			plan, err = a.planner.IngressPlan(r)
+		}
 		if err != nil {
-			a.log.Error("zone ingress not planned", "ingress", r.Name, "err", err)
+			a.log.Error("zone proxy not planned", "type", r.Type, "name", r.Name, "err", err)
 			continue
 		}
-		if w := joinWarnings(plan.Warnings); w != zp.warned[r.Name] {
-			zp.warned[r.Name] = w
+		seen[plan.NodeID] = true
+		if w := joinWarnings(plan.Warnings); w != zp.warned[plan.NodeID] {
+			zp.warned[plan.NodeID] = w
 			for _, msg := range plan.Warnings {
-				a.log.Warn("zone ingress: "+msg, "ingress", r.Name)
+				a.log.Warn(r.Type+": "+msg, "name", r.Name)
 			}
 		}
-		if zp.published[r.Name] == plan.Hash {
+		if zp.published[plan.NodeID] == plan.Hash {
 			continue
 		}
 		if err := pub.UpdateIngress(plan); err != nil {
-			a.log.Error("zone ingress config not updated", "ingress", r.Name, "err", err)
+			a.log.Error("zone proxy config not updated", "type", r.Type, "name", r.Name, "err", err)
 			continue
 		}
-		zp.published[r.Name] = plan.Hash
-		a.log.Info("zone ingress config published", "ingress", r.Name, "routes", len(plan.Routes))
+		zp.published[plan.NodeID] = plan.Hash
+		a.log.Info("zone proxy config published", "type", r.Type, "name", r.Name, "routes", len(plan.Routes))
 	}
-	for name := range zp.published {
-		if !seen[name] {
-			pub.RemoveNode(compiler.IngressNodeID(name))
-			delete(zp.published, name)
-			delete(zp.warned, name)
+	for id := range zp.published {
+		if !seen[id] {
+			pub.RemoveNode(id)
+			delete(zp.published, id)
+			delete(zp.warned, id)
 		}
 	}
 }

@@ -161,8 +161,13 @@ func (a *Agent) loadOrCreateCA(mesh string, opts pki.CAOptions) (*pki.CA, bool, 
 // applyRegistry feeds changed registry keys to the planner.
 func (a *Agent) applyRegistry(keys []schema.Key, affected map[compiler.ProxyKey]struct{}) {
 	for _, k := range keys {
+		if k.Type == schema.TypeZoneEgress {
+			for _, x := range a.planner.SetZoneEgresses(a.reg.Resources(schema.TypeZoneEgress)) {
+				affected[x] = struct{}{}
+			}
+		}
 		if k.Type != schema.TypeDataplane {
-			continue // zone ingresses are planned by syncZoneProxies every round
+			continue // zone ingresses and egresses are planned by syncZoneProxies every round
 		}
 		pk := compiler.ProxyKey{Mesh: k.Mesh, Name: k.Name}
 		e, ok := a.reg.Get(k)

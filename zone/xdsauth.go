@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/meshc/meshc/schema"
 	"github.com/meshc/meshc/store"
 )
 
@@ -73,7 +74,13 @@ func (s *authStream) check(m any) error {
 		return status.Errorf(codes.Unauthenticated, "node %s: no dataplane token (send `authorization: Bearer <token>` metadata; `meshc dp run --token-file` does)", id)
 	}
 	k := store.NodeKey(id)
-	if err := s.tokens.Verify(s.token, k.Mesh, k.Name, s.now()); err != nil {
+	mesh := k.Mesh
+	if k.Type != schema.TypeDataplane {
+		// A zone ingress/egress (`_zone-ingress.<name>`): its token is issued
+		// for the node id's prefix in place of a mesh.
+		mesh, _, _ = strings.Cut(id, ".")
+	}
+	if err := s.tokens.Verify(s.token, mesh, k.Name, s.now()); err != nil {
 		return status.Errorf(codes.PermissionDenied, "node %s: %v", id, err)
 	}
 	return nil
