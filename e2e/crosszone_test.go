@@ -319,6 +319,7 @@ func TestE2ECrossZone(t *testing.T) {
 		if f := failures(c); f > 0 {
 			t.Fatalf("%d failed requests: %v", f, c)
 		}
+		t.Logf("3000 requests without locality awareness: %v (zone-a %.3f)", c, share(c, "backend-a"))
 		if a := share(c, "backend-a"); a < 1.0/3-0.05 || a > 1.0/3+0.05 {
 			t.Fatalf("zone-a got %.3f of 3000 requests, want 1/3 ± 0.05 (1 local instance vs 2 in zone-b): %v", a, c)
 		}
@@ -354,6 +355,7 @@ func TestE2ECrossZone(t *testing.T) {
 		if f := failures(c); f > 0 {
 			t.Fatalf("%d failed requests: %v", f, c)
 		}
+		t.Logf("2000 requests with the 90/10 zone route: %v (zone-b %.3f)", c, share(c, "backend-b"))
 		if b := share(c, "backend-b"); b < 0.05 || b > 0.15 {
 			t.Fatalf("zone-b got %.3f of 2000 requests, want 0.10 ± 0.05: %v", b, c)
 		}
