@@ -67,6 +67,13 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 				return nil, err
 			}
 			cl.TransportSocket = ts
+		} else if ext := c.External; ext != nil && ext.TLS && !ext.ViaEgress {
+			// An ExternalService reached directly: the sidecar originates TLS.
+			ts, err := transportSocket(&tlsv3.UpstreamTlsContext{Sni: ext.SNIName()})
+			if err != nil {
+				return nil, err
+			}
+			cl.TransportSocket = ts
 		}
 		if c.LocalityAware {
 			// Priorities carry locality awareness; keep every endpoint of a priority in play.
