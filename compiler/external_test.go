@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -180,5 +181,32 @@ func TestExternalServiceChangesReplanUsers(t *testing.T) {
 	c, pl := clusterOf(t, p, web, "httpbin")
 	if c == nil || c.External != nil || len(c.Endpoints.Endpoints) != 0 || len(pl.Warnings) == 0 {
 		t.Fatalf("after removal: cluster %+v warnings %q", c, pl.Warnings)
+	}
+}
+
+func TestExternalServiceByVIP(t *testing.T) {
+	p := NewPlanner("zone-a")
+	b := bundle(mesh("default", true, false), externalService("default", "httpbin", "192.0.2.7:8080", false, ""))
+	p.SetBundle(b)
+	ms, errs := ZoneServices(b, nil, nil)
+	if errs.HasErrors() || len(ms) != 1 {
+		t.Fatalf("zone services %v %v", ms, errs)
+	}
+	vips := VIPOutbounds(ms[0], MeshVIPs{Services: map[string]netip.Addr{"httpbin": netip.MustParseAddr("240.0.0.5")}})
+	p.SetVIPs(map[string][]VIPListener{"default": vips})
+	web := ProxyKey{Mesh: "default", Name: "web"}
+	p.UpsertDataplane(dataplane("default", "web", "10.0.1.1", []schema.Inbound{inb(8080, schema.TagService, "web")}))
+	c, pl := clusterOf(t, p, web, "httpbin")
+	if c == nil || c.External == nil || len(c.Endpoints.Endpoints) != 1 || c.Endpoints.Endpoints[0].Address != "192.0.2.7" {
+		t.Fatalf("httpbin by VIP: cluster %+v", c)
+	}
+	var ports []int
+	for _, o := range pl.Outbounds {
+		if o.Service == "httpbin" {
+			ports = append(ports, o.Port)
+		}
+	}
+	if !slices.Equal(ports, []int{80, 8080}) {
+		t.Fatalf("httpbin VIP outbounds on ports %v, want [80 8080]", ports)
 	}
 }
