@@ -458,11 +458,12 @@ func TestE2ECrossZone(t *testing.T) {
 		})
 		// An ExternalService (an HTTP server outside the mesh) is reached through the egress only.
 		httpbin := startApp(t, "httpbin")
-		tp.push("external service httpbin", map[string]string{"external.yaml": externalYAML(httpbin.port())})
+		tp.push("external service httpbin", map[string]string{"external.yaml": externalYAML(httpbin.port(), true)})
 		extOut := portOf(freeAddr(t))
 		webExt := tp.sidecar("zone-a", "default", "web-ext", externalClientDP("web-ext", portOf(freeAddr(t)), startApp(t, "web-ext"), extOut))
 		extURL := "http://127.0.0.1:" + extOut + "/"
 		checkExternalThroughEgress(t, tp, extURL, egressAddr, egressAdmin)
+		checkEgressDenies(t, tp, extURL, httpbin.port())
 		// Without the egress, zone-b and httpbin are unreachable: traffic went through it only.
 		egress.stop(syscall.SIGTERM)
 		waitFor(t, 60*time.Second, "no cross-zone or external traffic without the egress", func() error {

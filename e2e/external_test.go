@@ -14,10 +14,10 @@ import (
 // HTTP server outside the mesh (plain HTTP on loopback) registered as the
 // ExternalService httpbin, called by a web sidecar in zone-a.
 
-// externalYAML registers httpbin at 127.0.0.1:port and lets web reach it
-// (checked at the egress).
-func externalYAML(port int) string {
-	return fmt.Sprintf(`type: ExternalService
+// externalYAML registers httpbin at 127.0.0.1:port and, with allow, a
+// MeshTrafficPermission letting web reach it (enforced at the egress).
+func externalYAML(port int, allow bool) string {
+	es := fmt.Sprintf(`type: ExternalService
 name: httpbin
 mesh: default
 tags:
@@ -25,7 +25,11 @@ tags:
   kuma.io/protocol: http
 networking:
   address: 127.0.0.1:%d
----
+`, port)
+	if !allow {
+		return es
+	}
+	return es + `---
 type: MeshTrafficPermission
 name: allow-web-to-httpbin
 mesh: default
@@ -39,7 +43,7 @@ spec:
       name: web
     default:
       action: Allow
-`, port)
+`
 }
 
 // externalClientDP is a web sidecar whose outbound goes to httpbin.
@@ -144,4 +148,23 @@ func checkExternalThroughEgress(t *testing.T, tp *topo, url, egressAddr, egressA
 		t.Fatal("the egress opened no connection to httpbin, yet web-ext got answers")
 	}
 	t.Logf("egress upstream connections to httpbin: %d", n)
+}
+
+// checkEgressDenies: without a MeshTrafficPermission for httpbin the egress
+// refuses web-ext's connections (secure default); with it back, they pass.
+func checkEgressDenies(t *testing.T, tp *topo, url string, httpbinPort int) {
+	tp.push("httpbin without permission", map[string]string{"external.yaml": externalYAML(httpbinPort, false)})
+	waitFor(t, 60*time.Second, "the egress denies web-ext without a MeshTrafficPermission", func() error {
+		if c := counts(tp.client, url, 10); failures(c) != 10 {
+			return fmt.Errorf("answers %v", c)
+		}
+		return nil
+	})
+	tp.push("httpbin allowed again", map[string]string{"external.yaml": externalYAML(httpbinPort, true)})
+	waitFor(t, 60*time.Second, "the egress lets web-ext through again", func() error {
+		if c := counts(tp.client, url, 10); c["httpbin"] != 10 {
+			return fmt.Errorf("answers %v", c)
+		}
+		return nil
+	})
 }
