@@ -67,8 +67,9 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 				return nil, err
 			}
 			cl.TransportSocket = ts
-		} else if ext := c.External; ext != nil && ext.TLS && !ext.ViaEgress {
-			// An ExternalService reached directly: the sidecar originates TLS.
+		} else if ext := c.External; ext != nil && ext.TLS && !ext.ViaEgress && !proxyless {
+			// An ExternalService reached directly: the sidecar originates TLS
+			// (grpc-go has no plain TLS origination without a certificate provider).
 			ts, err := transportSocket(&tlsv3.UpstreamTlsContext{Sni: ext.SNIName()})
 			if err != nil {
 				return nil, err
