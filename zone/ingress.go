@@ -127,7 +127,7 @@ func (a *Agent) egressIdentities(plan *compiler.IngressPlan) map[string]*Workloa
 	now := a.now()
 	ids := map[string]*WorkloadIdentity{}
 	for mesh, svcs := range plan.ExternalIdentities() {
-		id, err := a.certs.identity(compiler.ProxyKey{Mesh: mesh, Name: plan.NodeID}, svcs, meshTTL(b, mesh), now)
+		id, err := a.certs.identity(compiler.ProxyKey{Mesh: mesh, Name: plan.NodeID}, svcs, nil, meshTTL(b, mesh), now)
 		if err != nil {
 			a.log.Error("zone egress: no identity for the mesh's external services", "egress", plan.Name, "mesh", mesh, "err", err)
 			continue
