@@ -47,9 +47,9 @@ type WorkloadRequest struct {
 	// …; kuma.io/service is proved by the SPIFFE SAN and skipped), each value
 	// becoming one URI SAN kuma://<tag>/<value> after the SPIFFE SANs, sorted
 	// by tag then value. A tag with values on several inbounds proves each.
-	Tags     map[string][]string
-	Name     string        // the dataplane's name (subject CN); optional
-	TTL      time.Duration // default DefaultWorkloadTTL
+	Tags map[string][]string
+	Name string        // the dataplane's name (subject CN); optional
+	TTL  time.Duration // default DefaultWorkloadTTL
 }
 
 // Cert is an issued certificate with its key, both PEM.
