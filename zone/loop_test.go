@@ -68,8 +68,16 @@ func TestLoopPublishesAffectedProxiesWithCertificates(t *testing.T) {
 		t.Fatalf("first update: %v mtls=%v id=%v", p.Key, p.MTLS, id)
 	}
 	leaf, err := pki.ParseCertPEM(id.CertChainPEM)
-	if err != nil || len(leaf.URIs) != 1 || leaf.URIs[0].String() != "spiffe://default/web" {
-		t.Fatalf("web's certificate: %v %v", leaf, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SPIFFE id first, then a kuma:// SAN per inbound tag (the zone's own included).
+	var uris []string
+	for _, u := range leaf.URIs {
+		uris = append(uris, u.String())
+	}
+	if got := strings.Join(uris, " "); got != "spiffe://default/web kuma://kuma.io/zone/zone-a" {
+		t.Fatalf("web's certificate URI SANs = %q, want spiffe://default/web kuma://kuma.io/zone/zone-a", got)
 	}
 	// Standalone: the mesh CA was generated and persisted in the state dir.
 	if _, err := os.Stat(filepath.Join(state, "meshes", "default", "ca.crt")); err != nil {
