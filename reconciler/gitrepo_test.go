@@ -5,9 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,72 +14,9 @@ import (
 
 // gitRepo is a real bare remote made with the git CLI plus a work tree that
 // commits and pushes to it.
-type gitRepo struct {
-	t    testing.TB
-	git  string
-	Bare string
-	Work string
-}
+type gitRepo = testenv.GitRepo
 
-func newGitRepo(t testing.TB) *gitRepo {
-	t.Helper()
-	g := &gitRepo{t: t, git: testenv.Binary(t, "git", "git")}
-	dir := t.TempDir()
-	g.Bare = filepath.Join(dir, "remote.git")
-	g.Work = filepath.Join(dir, "work")
-	g.run(dir, "init", "--quiet", "--bare", "-b", "main", g.Bare)
-	g.run(dir, "init", "--quiet", "-b", "main", g.Work)
-	g.run(g.Work, "remote", "add", "origin", g.Bare)
-	return g
-}
-
-func (g *gitRepo) run(dir string, args ...string) string {
-	g.t.Helper()
-	cmd := exec.Command(g.git, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.com",
-		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		g.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// Git runs git in the work tree.
-func (g *gitRepo) Git(args ...string) string { g.t.Helper(); return g.run(g.Work, args...) }
-
-// Write writes files (path → content) into the work tree.
-func (g *gitRepo) Write(files map[string]string) {
-	g.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(g.Work, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			g.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-	}
-}
-
-// Remove deletes a file from the work tree.
-func (g *gitRepo) Remove(name string) {
-	g.t.Helper()
-	if err := os.Remove(filepath.Join(g.Work, name)); err != nil {
-		g.t.Fatal(err)
-	}
-}
-
-// CommitPush commits everything and pushes main; it returns the commit hash.
-func (g *gitRepo) CommitPush(msg string) string {
-	g.t.Helper()
-	g.Git("add", "-A")
-	g.Git("commit", "--quiet", "--allow-empty", "-m", msg)
-	g.Git("push", "--quiet", "--force", "origin", "main")
-	return g.Git("rev-parse", "HEAD")
-}
+func newGitRepo(t testing.TB) *gitRepo { t.Helper(); return testenv.NewGitRepo(t) }
 
 const meshYAML = `type: Mesh
 name: default
@@ -122,13 +56,7 @@ func testLog(t testing.TB) *slog.Logger {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Until(t, 20*time.Second, what, cond)
 }
 
 // startReconciler runs r until the test ends and waits for Run to return.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,9 +80,9 @@ func TestE2EZoneDNS(t *testing.T) {
 	runZone := func() (*proc, string, string) {
 		z := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir, "--dev", "--state-dir", state,
 			"--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--dns-upstream", "none")
-		api := z.waitFor(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
-		dnsAddr := z.waitFor(t, `msg="dns listening".*? addr=(\S+)`, 30*time.Second)
-		z.waitFor(t, `msg="bundle applied"`, 30*time.Second)
+		api := z.WaitLog(t, `msg="api listening".*? addr=(\S+)`, 30*time.Second)
+		dnsAddr := z.WaitLog(t, `msg="dns listening".*? addr=(\S+)`, 30*time.Second)
+		z.WaitLog(t, `msg="bundle applied"`, 30*time.Second)
 		req, _ := http.NewRequest(http.MethodPut, "http://"+api+"/meshes/default/dataplanes/backend-1", bytes.NewReader(backendDP))
 		req.Header.Set("Content-Type", "application/yaml")
 		resp, err := http.DefaultClient.Do(req)
@@ -151,8 +152,8 @@ func TestE2EZoneDNS(t *testing.T) {
 		"    - port: %d\n      servicePort: %d\n      tags: {kuma.io/service: web}\n", freePort(t), freePort(t)))
 	dp := start(t, "dp web-1", "dp", "run", "--cp", "http://"+api, "--dataplane", webDP, "--envoy-binary", envoy,
 		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--work-dir", root)
-	dp.waitFor(t, `dataplane registered`, 20*time.Second)
-	dp.waitFor(t, regexp.QuoteMeta(fmt.Sprintf("%s:80", vip))+`\s+backend\s+VIP backend\.mesh`, 10*time.Second)
+	dp.WaitLog(t, `dataplane registered`, 20*time.Second)
+	dp.WaitLog(t, regexp.QuoteMeta(fmt.Sprintf("%s:80", vip))+`\s+backend\s+VIP backend\.mesh`, 10*time.Second)
 	addLoopbackVIP(t, vip)
 	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
@@ -172,10 +173,10 @@ func TestE2EZoneDNS(t *testing.T) {
 		}
 		return nil
 	})
-	dp.stop(t)
+	dp.Stop(syscall.SIGTERM)
 
 	// restart on the same state dir: the same VIP
-	z.stop(t)
+	z.Stop(syscall.SIGTERM)
 	_, _, dnsAddr = runZone()
 	if again := waitVIP(dnsAddr); again != vip {
 		t.Errorf("after a restart backend.mesh → %s, was %s", again, vip)

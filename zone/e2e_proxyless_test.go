@@ -72,7 +72,7 @@ func TestE2EProxylessGRPCFromZone(t *testing.T) {
 	apiAddr, xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	z := start(t, "zone", "zone", "--name", "zone-a", "--standalone", "--dev", "--dir", meshDir,
 		"--state-dir", filepath.Join(root, "state"), "--api-addr", apiAddr, "--xds-addr", xdsAddr, "--dns-addr", "127.0.0.1:0")
-	z.waitFor(t, `msg="bundle applied"`, 30*time.Second)
+	z.WaitLog(t, `msg="bundle applied"`, 30*time.Second)
 	cp := "http://" + apiAddr
 
 	greeterDP := func(name string, port int) string {

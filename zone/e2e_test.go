@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,9 +39,9 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	startZone := func() *proc {
 		z := start(t, "zone", "zone", "--name", "zone-1", "--standalone", "--dir", meshDir,
 			"--state-dir", filepath.Join(root, "state"), "--api-addr", apiAddr, "--xds-addr", xdsAddr, "--dns-addr", "127.0.0.1:0")
-		z.waitFor(t, `msg="api listening"`, 30*time.Second)
-		z.waitFor(t, `msg="xds listening"`, 30*time.Second)
-		z.waitFor(t, `msg="bundle applied".* affected=`, 30*time.Second)
+		z.WaitLog(t, `msg="api listening"`, 30*time.Second)
+		z.WaitLog(t, `msg="xds listening"`, 30*time.Second)
+		z.WaitLog(t, `msg="bundle applied".* affected=`, 30*time.Second)
 		return z
 	}
 	zone := startZone()
@@ -62,7 +63,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		admin := freePort(t)
 		p := start(t, "dp "+name, "dp", "run", "--cp", cp, "--dataplane", dpFile, "--token-file", tokFile,
 			"--envoy-binary", envoy, "--admin-addr", fmt.Sprintf("127.0.0.1:%d", admin), "--work-dir", root, "--refresh", "1s")
-		p.waitFor(t, `dataplane registered`, 20*time.Second)
+		p.WaitLog(t, `dataplane registered`, 20*time.Second)
 		procs[name] = p
 		return admin
 	}
@@ -329,7 +330,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	t.Run("MeshServiceSubset allow: web v2 in, web v1 out", func(t *testing.T) {
 		subsetPermissionE2E(t, meshDir, func(name, svc, version string, outbound int) (int, func()) {
 			admin := sidecar(name, svc, version, webApp, outbound)
-			return admin, func() { procs[name].stop(t) }
+			return admin, func() { procs[name].Stop(syscall.SIGTERM) }
 		}, viaWeb, freePort(t))
 	})
 
@@ -444,7 +445,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	})
 
 	t.Run("zone restart: traffic continues, dataplanes rejoin", func(t *testing.T) {
-		zone.stop(t)
+		zone.Stop(syscall.SIGTERM)
 		// Envoy keeps its last config while the zone is down.
 		for i := 0; i < 20; i++ {
 			if code, body, err := get(ctx, client, viaWeb+"/"); err != nil || code != 200 {
@@ -474,7 +475,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			}
 			return nil
 		})
-		if strings.Contains(zone.output(), "mesh CA generated") {
+		if strings.Contains(zone.Output(), "mesh CA generated") {
 			t.Error("the restarted zone generated a new mesh CA instead of loading the persisted one")
 		}
 		eventually(t, 20*time.Second, "traffic through the restarted zone's config", func() error {
@@ -487,9 +488,9 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	})
 
 	t.Run("dp run deregisters on SIGTERM", func(t *testing.T) {
-		procs["web-1"].stop(t)
-		if !strings.Contains(procs["web-1"].output(), "dataplane deregistered") {
-			t.Errorf("dp run did not report deregistering:\n%s", tail(procs["web-1"].output(), 10))
+		procs["web-1"].Stop(syscall.SIGTERM)
+		if !strings.Contains(procs["web-1"].Output(), "dataplane deregistered") {
+			t.Errorf("dp run did not report deregistering:\n%s", tail(procs["web-1"].Output(), 10))
 		}
 		code, _, err := get(ctx, client, cp+"/meshes/default/dataplanes/web-1")
 		if err != nil || code != http.StatusNotFound {

@@ -1,15 +1,12 @@
 package cmdtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,68 +16,9 @@ import (
 	"github.com/meshc/meshc/reconciler"
 )
 
-// gitWork is a bare remote plus a work tree that pushes to it, made with the git CLI.
-type gitWork struct {
-	t          testing.TB
-	git        string
-	Bare, Work string
-}
+type gitWork = testenv.GitRepo
 
-func newGitWork(t testing.TB) *gitWork {
-	t.Helper()
-	g := &gitWork{t: t, git: testenv.Binary(t, "git", "git")}
-	dir := t.TempDir()
-	g.Bare, g.Work = filepath.Join(dir, "remote.git"), filepath.Join(dir, "work")
-	g.run(dir, "init", "--quiet", "--bare", "-b", "main", g.Bare)
-	g.run(dir, "init", "--quiet", "-b", "main", g.Work)
-	g.run(g.Work, "remote", "add", "origin", g.Bare)
-	return g
-}
-
-func (g *gitWork) run(dir string, args ...string) string {
-	g.t.Helper()
-	cmd := exec.Command(g.git, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=test@example.com",
-		"GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=test@example.com")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		g.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (g *gitWork) Git(args ...string) string { g.t.Helper(); return g.run(g.Work, args...) }
-
-func (g *gitWork) Write(files map[string]string) {
-	g.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(g.Work, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			g.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-	}
-}
-
-// Commit commits everything in the work tree and returns the hash.
-func (g *gitWork) Commit(msg string) string {
-	g.t.Helper()
-	g.Git("add", "-A")
-	g.Git("commit", "--quiet", "--allow-empty", "-m", msg)
-	return g.Git("rev-parse", "HEAD")
-}
-
-// CommitPush commits and pushes main.
-func (g *gitWork) CommitPush(msg string) string {
-	g.t.Helper()
-	h := g.Commit(msg)
-	g.Git("push", "--quiet", "--force", "origin", "main")
-	return h
-}
+func newGitWork(t testing.TB) *gitWork { t.Helper(); return testenv.NewGitRepo(t) }
 
 const globalMesh = "type: Mesh\nname: default\n"
 
@@ -88,54 +26,19 @@ func globalTimeout(name, timeout string) string {
 	return "type: MeshTimeout\nname: " + name + "\nmesh: default\nspec:\n  targetRef:\n    kind: Mesh\n  to:\n    - targetRef:\n        kind: MeshService\n        name: web\n      default:\n        connectionTimeout: " + timeout + "\n"
 }
 
-// globalProc is a running `meshc global`.
+// globalProc is a running `meshc global` and the base URL of its API.
 type globalProc struct {
-	cmd    *exec.Cmd
-	base   string
-	stderr *bytes.Buffer
-	exited chan error
+	*testenv.Proc
+	base string
 }
-
-var listenRE = regexp.MustCompile(`msg="api listening" addr=(\S+)`)
 
 // startGlobal starts meshc global with args and waits for the API address it logs.
 func startGlobal(t *testing.T, args ...string) *globalProc {
 	t.Helper()
-	cmd := exec.Command(meshcBin, append([]string{"global", "--api-addr", "127.0.0.1:0", "--kds-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Dir = t.TempDir() // anything written to the working directory stays in the test's
-	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &globalProc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.stderr.WriteString(line + "\n")
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	go func() { err := cmd.Wait(); pw.Close(); p.exited <- err }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	select {
-	case a := <-addr:
-		p.base = "http://" + a
-	case err := <-p.exited:
-		t.Fatalf("meshc global exited at start: %v\n%s", err, p.stderr)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("meshc global did not log its address\n%s", p.stderr)
-	}
-	return p
+	// The working directory is the test's, so anything written there stays in it.
+	p := testenv.StartIn(t, t.TempDir(), "meshc global", testenv.Meshc(t),
+		append([]string{"global", "--api-addr", "127.0.0.1:0", "--kds-addr", "127.0.0.1:0"}, args...)...)
+	return &globalProc{Proc: p, base: "http://" + p.WaitLog(t, `msg="api listening" addr=(\S+)`, 20*time.Second)}
 }
 
 func (p *globalProc) status(t *testing.T) reconciler.Status {
@@ -155,28 +58,14 @@ func (p *globalProc) status(t *testing.T) reconciler.Status {
 // stop sends SIGTERM and waits for a clean exit.
 func (p *globalProc) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Fatalf("meshc global after SIGTERM: %v\n%s", err, p.stderr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("meshc global did not exit within 15s of SIGTERM\n%s", p.stderr)
+	if err := p.Stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("meshc global after SIGTERM: %v\n%s", err, p.Output())
 	}
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Until(t, 20*time.Second, what, cond)
 }
 
 // meshc global as a real process: Git remote, signed webhook, metrics,

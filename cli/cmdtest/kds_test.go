@@ -1,19 +1,16 @@
 package cmdtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,102 +18,28 @@ import (
 	"github.com/meshc/meshc/internal/testenv"
 )
 
-// proc is a running meshc process whose stderr (slog) is collected.
-type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
-}
+type proc = testenv.Proc
 
+// startMeshc runs meshc with args; a process still running when the test ends is killed.
 func startMeshc(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, cmd: exec.Command(meshcBin, args...), done: make(chan struct{})}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stdout = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.logs.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-		_ = p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("meshc %s logs:\n%s", strings.Join(args[:min(3, len(args))], " "), p.log())
-		}
-	})
+	p := testenv.Start(t, "meshc "+strings.Join(args[:min(3, len(args))], " "), testenv.Meshc(t), args...)
+	t.Cleanup(func() { _ = p.Stop(syscall.SIGKILL) }) // runs before Start's SIGTERM (cleanups run last-first)
 	return p
 }
 
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-// stop sends sig and waits for the process to end.
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
 // addr waits for the log line `msg="<what> listening" addr=HOST:PORT`.
-func (p *proc) addr(what string) string {
-	p.t.Helper()
-	re := regexp.MustCompile(`msg="` + what + ` listening" .*?addr=(\S+)`)
-	var out string
-	waitFor(p.t, what+" address in the log", func() bool {
-		m := re.FindStringSubmatch(p.log())
-		if m != nil {
-			out = m[1]
-		}
-		return m != nil
-	})
-	return out
+func addr(t *testing.T, p *proc, what string) string {
+	t.Helper()
+	return p.WaitLog(t, `msg="`+what+` listening" .*?addr=(\S+)`, 30*time.Second)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Until(t, 30*time.Second, what, cond)
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return testenv.FreeAddr(t) }
 
 func httpJSON(t *testing.T, method, url string, body string, out any) int {
 	t.Helper()
@@ -138,15 +61,7 @@ func httpJSON(t *testing.T, method, url string, body string, out any) int {
 	return resp.StatusCode
 }
 
-func git(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-}
+func git(t *testing.T, dir string, args ...string) { t.Helper(); testenv.Git(t, dir, args...) }
 
 type zoneView struct {
 	Online        bool   `json:"online"`
@@ -202,8 +117,8 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 	startGlobal := func() (*proc, string) {
 		g := startMeshc(t, "global", "--git", bare, "--ref", "main", "--poll", "200ms", "--state-dir", gstate,
 			"--api-addr", "127.0.0.1:0", "--kds-addr", kdsAddr)
-		g.addr("kds")
-		return g, "http://" + g.addr("api")
+		addr(t, g, "kds")
+		return g, "http://" + addr(t, g, "api")
 	}
 	global, gapi := startGlobal()
 	bundleVersion := func() string {
@@ -235,7 +150,7 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 	}
 	startZone := func(name string) (*proc, string) {
 		z := startMeshc(t, zoneArgs(name)...)
-		return z, "http://" + z.addr("api")
+		return z, "http://" + addr(t, z, "api")
 	}
 	za, aapi := startZone("zone-a")
 	zb, bapi := startZone("zone-b")
@@ -308,7 +223,7 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 	waitFor(t, "both zones apply the pushed bundle", bothAt(v2))
 
 	// Global killed: zones keep working and registering.
-	global.stop(syscall.SIGKILL)
+	global.Stop(syscall.SIGKILL)
 	waitFor(t, "zone-a sees the global gone", func() bool { return !link(aapi).Connected })
 	if c := httpJSON(t, "PUT", aapi+"/meshes/default/dataplanes/web-1", dp("web-1", "web"), nil); c >= 300 {
 		t.Fatalf("PUT dataplane at zone-a with the global down: %d", c)
@@ -321,13 +236,13 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 		t.Fatalf("zone-a's dataplanes with the global down: %d", len(dps.Items))
 	}
 	// zone-a restarted while the global is down serves the persisted bundle.
-	za.stop(syscall.SIGTERM)
+	za.Stop(syscall.SIGTERM)
 	za, aapi = startZone("zone-a")
 	waitFor(t, "restarted zone-a serves v2 from its state dir", func() bool {
 		l := link(aapi)
 		return l.BundleVersion == v2 && !l.Connected && strings.Join(l.services(), ",") == "zone-b/backend=1"
 	})
-	if !strings.Contains(za.log(), "serving the persisted global state") {
+	if !strings.Contains(za.Output(), "serving the persisted global state") {
 		t.Fatal("restarted zone-a did not say it serves its persisted state")
 	}
 	var mesh map[string]any
@@ -353,7 +268,7 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "zone: unable to delete Zone, Zone CP is still connected, please shut it down first") {
 		t.Fatalf("meshc delete zone (connected): %d %s", r.code, r.stderr)
 	}
-	zb.stop(syscall.SIGTERM)
+	zb.Stop(syscall.SIGTERM)
 	waitFor(t, "zone-b offline", func() bool { return !zones()["zone-b"].Online })
 	if r := run(t, tmp, "delete", "zone", "zone-b", "--cp", gapi); r.code != 0 {
 		t.Fatalf("meshc delete zone (disconnected): %d %s", r.code, r.stderr)
@@ -371,5 +286,5 @@ func TestKDSGlobalAndZonesProcesses(t *testing.T) {
 	if r := run(t, tmp, "get", "zones", "--cp", gapi); !regexp.MustCompile(`zone-a\s+disabled`).MatchString(r.stdout) {
 		t.Fatalf("meshc get zones after disabling zone-a:\n%s", r.stdout)
 	}
-	waitFor(t, "zone-a told why", func() bool { return strings.Contains(za.log(), `zone \"zone-a\" is disabled`) })
+	waitFor(t, "zone-a told why", func() bool { return strings.Contains(za.Output(), `zone \"zone-a\" is disabled`) })
 }

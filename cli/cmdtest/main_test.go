@@ -1,17 +1,15 @@
 // Package cmdtest runs the meshc binary as a user would — a real process,
 // real files — and checks what it prints and how it exits. The binary is
-// built once per test run in TestMain; other command tests can share it
-// through run.
+// built once per test binary (testenv.Meshc); other command tests can share
+// it through run.
 package cmdtest
 
 import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/meshc/meshc/internal/testenv"
@@ -19,26 +17,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files from the current output")
 
-// meshcBin is the binary built by TestMain.
-var meshcBin string
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "meshc-cmdtest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	meshcBin = filepath.Join(dir, "meshc")
-	build := exec.Command("go", "build", "-o", meshcBin, "./cli/meshc")
-	build.Dir = testenv.ModuleRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build meshc: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(2)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testenv.CleanupBuilds()
 	os.Exit(code)
 }
 
@@ -51,7 +33,7 @@ type result struct {
 // run executes meshc with args in dir and returns its output and exit code.
 func run(t testing.TB, dir string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(meshcBin, args...)
+	cmd := exec.Command(testenv.Meshc(t), args...)
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshc/meshc/internal/testenv"
 )
 
 // TestZoneDNSFlagErrors: bad DNS/VIP flags stop `meshc zone` before it binds
@@ -28,7 +30,7 @@ func TestZoneDNSFlagErrors(t *testing.T) {
 		args := append([]string{"zone", "--name", "z", "--standalone", "--dir", dir, "--dev", "--state-dir", dir,
 			"--api-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0"}, tc.flags...)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a zone that starts would run forever
-		cmd := exec.CommandContext(ctx, meshcBin, args...)
+		cmd := exec.CommandContext(ctx, testenv.Meshc(t), args...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
