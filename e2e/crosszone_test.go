@@ -479,8 +479,10 @@ func TestE2ECrossZone(t *testing.T) {
 			t.Fatalf("cross-zone traffic with the global down: %v", c)
 		}
 		webBOut := portOf(freeAddr(t))
-		tp.sidecar("zone-b", "default", "web-b", clientDP("default", "web-b", "web", portOf(freeAddr(t)), startApp(t, "web-b"), webBOut))
-		apps["backend-b3"] = startApp(t, "backend-b3")
+		// The applications live as long as the topology (tp.t), not this
+		// step: backend-b3 must still answer after the restarts.
+		tp.sidecar("zone-b", "default", "web-b", clientDP("default", "web-b", "web", portOf(freeAddr(t)), startApp(tp.t, "web-b"), webBOut))
+		apps["backend-b3"] = startApp(tp.t, "backend-b3")
 		dps["backend-b3"] = tp.sidecar("zone-b", "default", "backend-b3", backendDP("backend-b3", "v1", portOf(freeAddr(t)), apps["backend-b3"]))
 		waitFor(t, 60*time.Second, "the new instance answers in zone-b", func() error {
 			if c := counts(tp.client, "http://127.0.0.1:"+webBOut+"/", 30); c["backend-b3"] == 0 {
