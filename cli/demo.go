@@ -201,6 +201,15 @@ func (d *demo) startGlobal(ctx context.Context, cancel context.CancelFunc, dir, 
 	srv.Mux.HandleFunc("GET /bundle", func(w http.ResponseWriter, _ *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]any{"version": b.Version, "commit": b.Commit, "source": "embedded examples/", "resources": len(b.Resources)})
 	})
+	srv.Mux.HandleFunc("GET /meshes", func(w http.ResponseWriter, _ *http.Request) {
+		meshes := []schema.Resource{}
+		for _, m := range b.OfType(schema.TypeMesh) {
+			meshes = append(meshes, *m)
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]any{"total": len(meshes), "items": meshes})
+	})
+	srv.RegisterServiceInsights()
+	srv.RegisterUI("global (demo)")
 	d.spawn(ctx, cancel, "global api", srv.Serve)
 	d.spawn(ctx, cancel, "global kds", func(ctx context.Context) error { return ks.Serve(ctx, ln, creds) })
 	return srv, ln.Addr().String(), nil
@@ -262,7 +271,7 @@ func (d *demo) printWhere(global *api.Server, zones []*demoZone) {
 	g := "http://" + global.Addr()
 	fmt.Fprintln(w, "meshc demo: a global and two zones on loopback, from the embedded examples/ (Ctrl-C stops everything)")
 	fmt.Fprintf(w, "  global API:  %s   (GET /zones, /zone-ingresses, /bundle, /metrics)\n", g)
-	fmt.Fprintf(w, "  web:         %s/zones\n", g)
+	fmt.Fprintf(w, "  web UI:      %s/\n", g)
 	for _, z := range zones {
 		fmt.Fprintf(w, "  %s API:  http://%s   (GET /meshes/default/dataplanes, /zone-ingresses, /global)\n", z.name, z.rt.api.Addr())
 		if z.rt.dns != nil {

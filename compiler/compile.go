@@ -221,7 +221,7 @@ func (c *checker) checkMeshRef(r *schema.Resource, meshes map[string]*schema.Res
 	hint := "no Mesh is defined in this repo; add one (type: Mesh, name: " + r.Mesh + ")"
 	if len(names) > 0 {
 		hint = "defined meshes: " + strings.Join(names, ", ")
-		if s := closest(r.Mesh, names); s != "" {
+		if s := schema.Closest(r.Mesh, names); s != "" {
 			hint = fmt.Sprintf("did you mean %q? (%s)", s, hint)
 		}
 	}
@@ -242,37 +242,6 @@ func (c *checker) checkSecureDefault(rs []*schema.Resource) {
 			c.warnf(r, "mtls.enabledBackend", "mesh %q has mTLS on and no MeshTrafficPermission: all traffic between its services is denied; add a MeshTrafficPermission that allows what should flow", r.Name)
 		}
 	}
-}
-
-// closest returns the candidate within edit distance 2 of s, or "".
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func sortedCopy(s []string) []string {

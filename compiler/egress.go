@@ -77,7 +77,7 @@ func (p *Planner) SetZoneEgresses(rs []schema.Resource) []ProxyKey {
 			continue
 		}
 		for svc, s := range svcs {
-			if len(s.remote) > 0 {
+			if len(s.remote) > 0 || s.external != nil {
 				p.touchService(mesh, svc, a)
 			}
 		}
@@ -113,9 +113,10 @@ func (p *Planner) EgressPlan(eg schema.Resource) (*IngressPlan, error) {
 		}
 		svcs := p.services[mesh]
 		subsets := p.subsetsOf(mesh, mi)
+		pl.External = append(pl.External, p.egressExternals(mesh, mi)...)
 		for _, svc := range sortedKeys(svcs) {
 			s := svcs[svc]
-			if len(s.remote) == 0 {
+			if len(s.remote) == 0 || s.external != nil {
 				continue
 			}
 			remote := &svcInfo{remote: s.remote}

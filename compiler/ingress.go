@@ -25,6 +25,9 @@ type IngressPlan struct {
 	Port    int    `json:"port"`
 	// Routes are one per SNI, sorted by SNI.
 	Routes []*IngressRoute `json:"routes,omitempty"`
+	// External (egress only) are the mesh's ExternalServices the egress
+	// serves, sorted by mesh then service (compiler/external.go).
+	External []*EgressExternal `json:"external,omitempty"`
 	// Hash identifies the whole plan.
 	Hash string `json:"hash"`
 	// Warnings name what the ingress does not expose and why.

@@ -315,8 +315,13 @@ type ClusterPlan struct {
 	HealthCheck    *schema.HealthCheckConf    `json:"healthCheck,omitempty"`
 	LoadBalancing  *schema.LoadBalancingConf  `json:"loadBalancing,omitempty"`
 	// LocalityAware: local endpoints are priority 0, remote zones priority 1.
-	LocalityAware bool         `json:"localityAware"`
-	Endpoints     *EndpointSet `json:"endpoints"`
+	LocalityAware bool `json:"localityAware"`
+	// External is set for an ExternalService (compiler/external.go): with
+	// External.ViaEgress the cluster is mesh mTLS to the zone egress;
+	// otherwise it goes to the address itself (MTLS false), with TLS
+	// origination when External.TLS.
+	External  *ExternalTarget `json:"external,omitempty"`
+	Endpoints *EndpointSet    `json:"endpoints"`
 	// Hash identifies the content including endpoints.
 	Hash string `json:"hash"`
 	// ConfigHash identifies the content excluding endpoints (the Envoy Cluster).

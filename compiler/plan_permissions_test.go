@@ -53,6 +53,12 @@ func TestPermissions(t *testing.T) {
 		{"MeshServiceSubset source matches tags", true, []schema.Resource{
 			mtp("p", backend, from(ref(schema.KindMeshServiceSubset, "web", "version", "v2"), "Allow")),
 		}, []client{{"web", []string{"version", "v2"}, true}, {"web", []string{"version", "v1"}, false}}},
+		{"MeshSubset source by zone: deny zone-b, allow the rest", true, []schema.Resource{
+			mtp("p", backend, from(ref(schema.KindMeshSubset, "", "kuma.io/zone", "zone-b"), "Deny"), from(meshRef, "Allow")),
+		}, []client{{"web", []string{"kuma.io/zone", "zone-b"}, false}, {"web", []string{"kuma.io/zone", "zone-a"}, true}}},
+		{"a subset deny keeps the rest of the service allowed", true, []schema.Resource{
+			mtp("p", backend, from(web, "Allow"), from(ref(schema.KindMeshServiceSubset, "web", "version", "v1"), "Deny")),
+		}, []client{{"web", []string{"version", "v1"}, false}, {"web", []string{"version", "v2"}, true}}},
 		{"AllowWithShadowDeny allows", true, []schema.Resource{
 			mtp("p", backend, from(web, "AllowWithShadowDeny")),
 		}, []client{{"web", nil, true}}},
@@ -81,6 +87,35 @@ func TestPermissions(t *testing.T) {
 				if got, by := perm.Verdict(cl.svc, tags); got != cl.allow {
 					t.Errorf("client %s %v: allow = %v (by %q), want %v; rules %+v", cl.svc, tags, got, by, cl.allow, perm.Rules)
 				}
+			}
+		})
+	}
+}
+
+// TestPermissionSources: subset sources reach the back end as the SPIFFE id
+// (service) AND every other tag, each of which a certificate proves with a
+// kuma://<tag>/<value> URI SAN.
+func TestPermissionSources(t *testing.T) {
+	cases := []struct {
+		name string
+		from schema.TargetRef
+		want Source
+	}{
+		{"Mesh", ref(schema.KindMesh, ""), Source{Any: true}},
+		{"MeshService", ref(schema.KindMeshService, "web"), Source{Service: "web"}},
+		{"MeshServiceSubset", ref(schema.KindMeshServiceSubset, "web", "version", "v2"), Source{Service: "web", Tags: map[string]string{"version": "v2"}}},
+		{"MeshSubset by zone", ref(schema.KindMeshSubset, "", "kuma.io/zone", "zone-b"), Source{Tags: map[string]string{"kuma.io/zone": "zone-b"}}},
+		{"MeshSubset without tags", ref(schema.KindMeshSubset, ""), Source{Any: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := bundle(mesh("default", true, false), mtp("p", ref(schema.KindMeshService, "backend"), from(c.from, "Allow")))
+			plans := mustPlan(t, PlanInput{Bundle: b, Zone: "z1", Dataplanes: []schema.Resource{
+				dataplane("default", "backend-1", "10.0.0.1", []schema.Inbound{inb(80, schema.TagService, "backend")}),
+			}})
+			rules := plans[ProxyKey{"default", "backend-1"}].Inbounds[0].Permissions.Rules
+			if len(rules) != 1 || hashJSON(rules[0].Source) != hashJSON(c.want) {
+				t.Errorf("rules = %+v, want one with source %+v", rules, c.want)
 			}
 		})
 	}

@@ -179,6 +179,9 @@ func (ob *outboundBuild) cluster(svc string, subset map[string]string) *ClusterP
 	if lb := cp.LoadBalancing; lb != nil && lb.LocalityAwareness != nil {
 		cp.LocalityAware = !lb.LocalityAwareness.Disabled
 	}
+	if info != nil && info.external != nil {
+		ob.externalCluster(cp, info.external)
+	}
 	cp.ConfigHash = hashJSON(cp) // before Endpoints is set: the cluster's own config
 	cp.Endpoints = p.endpointSet(ob.mesh, svc, subset, cp.MTLS, cp.LocalityAware, info)
 	cp.Hash = hashStrings(cp.ConfigHash, cp.Endpoints.Hash)

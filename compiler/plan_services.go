@@ -14,7 +14,9 @@ import (
 type svcInfo struct {
 	local  []instance
 	remote []remoteEntry
-	gen    uint64 // bumped whenever local or remote changes
+	// external is set when the service is an ExternalService (external.go).
+	external *externalInfo
+	gen      uint64 // bumped whenever local or remote changes
 }
 
 // instance is one local inbound of a service.
@@ -38,6 +40,9 @@ type remoteEntry struct {
 // protocol is the service's kuma.io/protocol: the one its instances agree on,
 // tcp when they disagree or say nothing.
 func (s *svcInfo) protocol() string {
+	if s.external != nil {
+		return s.external.protocol
+	}
 	p := ""
 	seen := func(v string) bool {
 		if v == "" {
@@ -101,7 +106,9 @@ func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localit
 		idx[k] = len(set.Endpoints)
 		set.Endpoints = append(set.Endpoints, e)
 	}
-	if s != nil {
+	if s != nil && s.external != nil {
+		set.Endpoints = s.externalEndpoints(zone, mtls, eg)
+	} else if s != nil {
 		for _, in := range s.local {
 			if tagsContain(withZone(in.tags, zone), subset) {
 				add(Endpoint{Address: in.address, Port: in.port, Weight: 1, Locality: zone})
@@ -141,13 +148,19 @@ func (s *svcInfo) endpoints(zone string, subset map[string]string, mtls, localit
 		}
 		return a.Port < b.Port
 	})
-	for _, e := range set.Endpoints {
-		if _, err := netip.ParseAddr(e.Address); err != nil {
-			set.Hostnames = true
-		}
-	}
+	set.Hostnames = hostnames(set.Endpoints)
 	set.Hash = hashJSON(set.Endpoints)
 	return set
+}
+
+// hostnames reports whether some endpoint address is a DNS name, not an IP.
+func hostnames(es []Endpoint) bool {
+	for _, e := range es {
+		if _, err := netip.ParseAddr(e.Address); err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func withZone(tags map[string]string, zone string) map[string]string {

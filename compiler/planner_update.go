@@ -76,7 +76,7 @@ func (p *Planner) ensureSvc(mesh, svc string) *svcInfo {
 }
 
 func (p *Planner) dropIfEmpty(mesh, svc string) {
-	if s := p.svc(mesh, svc); s != nil && len(s.local) == 0 && len(s.remote) == 0 {
+	if s := p.svc(mesh, svc); s != nil && len(s.local) == 0 && len(s.remote) == 0 && s.external == nil {
 		delete(p.services[mesh], svc)
 	}
 }
@@ -122,6 +122,7 @@ func (p *Planner) setBundle(b *Bundle) []ProxyKey {
 			}
 		}
 	}
+	p.setExternals(b, a)
 	return p.dirty(a)
 }
 

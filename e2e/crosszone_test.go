@@ -456,21 +456,36 @@ func TestE2ECrossZone(t *testing.T) {
 			}
 			return fmt.Errorf("backend's endpoint is not the egress yet")
 		})
-		// Without the egress, zone-b is unreachable: traffic went through it only.
+		// An ExternalService (an HTTP server outside the mesh) is reached through the egress only.
+		httpbin := startApp(t, "httpbin")
+		tp.push("external service httpbin", map[string]string{"external.yaml": externalYAML(httpbin.port(), true)})
+		extOut := portOf(freeAddr(t))
+		webExt := tp.sidecar("zone-a", "default", "web-ext", externalClientDP("web-ext", portOf(freeAddr(t)), startApp(t, "web-ext"), extOut))
+		extURL := "http://127.0.0.1:" + extOut + "/"
+		checkExternalThroughEgress(t, tp, extURL, egressAddr, egressAdmin)
+		checkEgressDenies(t, tp, extURL, httpbin.port())
+		// Without the egress, zone-b and httpbin are unreachable: traffic went through it only.
 		egress.stop(syscall.SIGTERM)
-		waitFor(t, 60*time.Second, "no cross-zone traffic without the egress", func() error {
+		waitFor(t, 60*time.Second, "no cross-zone or external traffic without the egress", func() error {
 			if c := counts(tp.client, webURL, 20); failures(c) != 20 {
 				return fmt.Errorf("answers %v", c)
+			}
+			if c := counts(tp.client, extURL, 20); failures(c) != 20 {
+				return fmt.Errorf("httpbin answers %v", c)
 			}
 			return nil
 		})
 		tp.push("no zone egress", map[string]string{"mesh.yaml": fmt.Sprintf(meshYAML, true)})
-		waitFor(t, 60*time.Second, "zone-b reachable again through its ingress", func() error {
+		waitFor(t, 60*time.Second, "zone-b reachable again through its ingress, httpbin directly", func() error {
 			if c := counts(tp.client, webURL, 100); failures(c) > 0 {
 				return fmt.Errorf("answers %v", c)
 			}
+			if c := counts(tp.client, extURL, 20); c["httpbin"] != 20 {
+				return fmt.Errorf("httpbin answers %v", c)
+			}
 			return nil
 		})
+		webExt.stop(syscall.SIGTERM)
 	})
 
 	step("global killed: cross-zone traffic and zone-b registrations continue", func(t *testing.T) {

@@ -61,6 +61,11 @@ func TestE2EDemo(t *testing.T) {
 	if code, body := get(api + "/zones"); code != 200 || !strings.Contains(body, "zone-a") || !strings.Contains(body, "zone-b") {
 		t.Fatalf("GET %s/zones: %d %s", api, code, body)
 	}
+	// The printed web UI shows both zones online and the services of mesh default.
+	ui := p.logged(`web UI:\s+(http://\S+)`)
+	if code, page := get(ui); code != 200 || !strings.Contains(page, "zone-b") || !strings.Contains(page, "Mesh default") || !strings.Contains(page, "backend") {
+		t.Fatalf("GET %s: %d %s", ui, code, page)
+	}
 
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	select {

@@ -209,3 +209,35 @@ func TestSelfSignedServesTLS(t *testing.T) {
 		t.Errorf("server certificate not reused: %v", err)
 	}
 }
+
+// TestWorkloadCertCarriesTagSANs: every inbound tag other than kuma.io/service
+// becomes a kuma://<tag>/<value> URI SAN after the SPIFFE ones, in tag then
+// value order, and Go's parser reads them back verbatim.
+func TestWorkloadCertCarriesTagSANs(t *testing.T) {
+	t.Parallel()
+	ca, err := NewCA("default", CAOptions{ECDSA: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.IssueWorkload(WorkloadRequest{Mesh: "default", Services: []string{"web"}, Tags: map[string][]string{
+		"version": {"v2", "v1", "v2"}, "kuma.io/zone": {"zone-b"}, "kuma.io/service": {"web"}, "kuma.io/protocol": {"http"},
+	}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ParseCertPEM(c.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, u := range leaf.URIs {
+		uris = append(uris, u.String())
+	}
+	want := "spiffe://default/web,kuma://kuma.io/protocol/http,kuma://kuma.io/zone/zone-b,kuma://version/v1,kuma://version/v2"
+	if got := strings.Join(uris, ","); got != want || strings.Join(c.URIs, ",") != want {
+		t.Errorf("URI SANs = %s (Cert.URIs %v), want %s", got, c.URIs, want)
+	}
+	if _, err := ca.IssueWorkload(WorkloadRequest{Mesh: "default", Services: []string{"web"}, Tags: map[string][]string{"a:b": {"x"}}}, now); err == nil || !strings.Contains(err.Error(), `tag "a:b"`) {
+		t.Errorf("a tag name that cannot be a URI SAN: err = %v, want one naming the tag", err)
+	}
+}

@@ -43,8 +43,13 @@ type WorkloadRequest struct {
 	// becomes one URI SAN. A proxy without inbounds (a pure client) gets none
 	// and Name is used for the subject only.
 	Services []string
-	Name     string        // the dataplane's name (subject CN); optional
-	TTL      time.Duration // default DefaultWorkloadTTL
+	// Tags are the other tags of the proxy's inbounds (kuma.io/zone, version,
+	// …; kuma.io/service is proved by the SPIFFE SAN and skipped), each value
+	// becoming one URI SAN kuma://<tag>/<value> after the SPIFFE SANs, sorted
+	// by tag then value. A tag with values on several inbounds proves each.
+	Tags map[string][]string
+	Name string        // the dataplane's name (subject CN); optional
+	TTL  time.Duration // default DefaultWorkloadTTL
 }
 
 // Cert is an issued certificate with its key, both PEM.
@@ -89,6 +94,14 @@ func (ca *CA) IssueWorkload(req WorkloadRequest, now time.Time) (*Cert, error) {
 			return nil, errors.New("pki: empty service name in workload request")
 		}
 		u := &url.URL{Scheme: "spiffe", Host: req.Mesh, Path: "/" + s}
+		uris = append(uris, u)
+		uriStrings = append(uriStrings, u.String())
+	}
+	tagURIs, err := tagSANs(req.Tags)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range tagURIs {
 		uris = append(uris, u)
 		uriStrings = append(uriStrings, u.String())
 	}
@@ -137,6 +150,34 @@ func (ca *CA) IssueWorkload(req WorkloadRequest, now time.Time) (*Cert, error) {
 		IssuedAt:  now,
 		URIs:      uriStrings,
 	}, nil
+}
+
+// TagURI is the URI SAN proving a tag: kuma://<tag>/<value>.
+func TagURI(tag, value string) string { return "kuma://" + tag + "/" + value }
+
+// tagSANs returns the kuma://<tag>/<value> URIs of tags (kuma.io/service
+// excluded) in tag, then value order. A tag or value that cannot be carried
+// verbatim in a URI SAN (RBAC compares the exact text) is an error.
+func tagSANs(tags map[string][]string) ([]*url.URL, error) {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		if k != schema.TagService {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []*url.URL
+	for _, k := range keys {
+		for _, v := range uniqueSorted(tags[k]) {
+			s := TagURI(k, v)
+			u, err := url.Parse(s)
+			if k == "" || v == "" || err != nil || u.String() != s || u.Host == "" {
+				return nil, fmt.Errorf("pki: tag %q: %q cannot be carried as the certificate URI SAN %s; rename the tag (no ':' in tag names)", k, v, s)
+			}
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }
 
 // SelfSigned makes a self-signed server certificate for TLS endpoints (the

@@ -222,15 +222,16 @@ func allowedFields(unified cue.Value, sels []cue.Selector) string {
 	}
 	sort.Strings(names)
 	hint := ""
-	if s := closest(bad, names); s != "" {
+	if s := Closest(bad, names); s != "" {
 		hint = fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return hint + "; allowed here: " + strings.Join(names, ", ")
 }
 
-// closest returns the candidate nearest to s when it is a likely typo: at
-// most 2 edits (1 for short words), or the same letters in another case.
-func closest(s string, candidates []string) string {
+// Closest returns the candidate nearest to s when it is a likely typo: at
+// most 2 edits (1 for short words), or the same letters in another case; "" if none.
+// Messages use it for "did you mean …?" hints.
+func Closest(s string, candidates []string) string {
 	best, bestD := "", 3
 	if len(s) <= 4 {
 		bestD = 2

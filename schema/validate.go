@@ -91,7 +91,7 @@ func (c *compiled) definition(d doc, srcp *Source, placeFields func()) (string, 
 	def, ok := c.defs[t]
 	if !ok {
 		hint := ""
-		if s := closest(t, AllTypes()); s != "" {
+		if s := Closest(t, AllTypes()); s != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		return "", cue.Value{}, Errors{errAt(src, "type", "unknown type %q%s: want one of %s", t, hint, strings.Join(AllTypes(), ", "))}

@@ -67,6 +67,14 @@ func (t *Translator) cluster(c *compiler.ClusterPlan, proxyless bool) (*clusterv
 				return nil, err
 			}
 			cl.TransportSocket = ts
+		} else if ext := c.External; ext != nil && ext.TLS && !ext.ViaEgress && !proxyless {
+			// An ExternalService reached directly: the sidecar originates TLS
+			// (grpc-go has no plain TLS origination without a certificate provider).
+			ts, err := transportSocket(&tlsv3.UpstreamTlsContext{Sni: ext.SNIName()})
+			if err != nil {
+				return nil, err
+			}
+			cl.TransportSocket = ts
 		}
 		if c.LocalityAware {
 			// Priorities carry locality awareness; keep every endpoint of a priority in play.

@@ -241,7 +241,7 @@ func rbacRules(mesh string, perm *compiler.Permissions) *rbacv3.RBAC {
 		var laterDeny []*rbacv3.Principal
 		for _, d := range perm.Rules[i+1:] {
 			if d.Action == compiler.ActionDeny && !disjoint(r.Source, d.Source) {
-				laterDeny = append(laterDeny, principal(mesh, widen(d.Source)))
+				laterDeny = append(laterDeny, principal(mesh, d.Source))
 			}
 		}
 		p := principal(mesh, r.Source)
@@ -275,22 +275,6 @@ func serviceOf(s compiler.Source) string {
 	return s.Tags["kuma.io/service"]
 }
 
-// widen drops from a Deny source the tags a certificate may not prove (all but
-// the service): a deny then covers at least what it says, never less.
-func widen(s compiler.Source) compiler.Source {
-	if s.Any {
-		return s
-	}
-	svc := s.Service
-	if svc == "" {
-		svc = s.Tags["kuma.io/service"]
-	}
-	if svc == "" {
-		return compiler.Source{Any: true}
-	}
-	return compiler.Source{Service: svc}
-}
-
 func orPrincipals(ps []*rbacv3.Principal) *rbacv3.Principal {
 	if len(ps) == 1 {
 		return ps[0]
@@ -305,7 +289,9 @@ func uriPrincipal(uri string) *rbacv3.Principal {
 }
 
 // principal matches a source by its certificate: the SPIFFE id for the
-// service, kuma://<tag>/<value> URI SANs for other tags.
+// service AND a kuma://<tag>/<value> URI SAN for each other tag (the zone
+// issues one per inbound tag, pki.IssueWorkload). Envoy's authenticated
+// matcher compares every URI SAN of the peer certificate, not only the first.
 func principal(mesh string, s compiler.Source) *rbacv3.Principal {
 	if s.Any {
 		return &rbacv3.Principal{Identifier: &rbacv3.Principal_Any{Any: true}}

@@ -3,6 +3,7 @@ package zone
 import (
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -67,10 +68,29 @@ func (m *certManager) ca(mesh string) *pki.CA {
 	return m.cas[mesh]
 }
 
+// inboundTags collects the tags of a proxy's inbounds (kuma.io/zone,
+// version, …) that its certificate proves as kuma://<tag>/<value> URI SANs.
+func inboundTags(plan *compiler.ProxyPlan) map[string][]string {
+	var tags map[string][]string
+	for _, in := range plan.Inbounds {
+		for k, v := range in.Tags {
+			if k == schema.TagService {
+				continue
+			}
+			if tags == nil {
+				tags = map[string][]string{}
+			}
+			tags[k] = append(tags[k], v)
+		}
+	}
+	return tags
+}
+
 // identity returns the proxy's workload identity, issuing a certificate when
-// it has none, its services changed, its CA changed or it is past half-life.
-func (m *certManager) identity(k compiler.ProxyKey, services []string, ttl time.Duration, now time.Time) (*WorkloadIdentity, error) {
-	ids := strings.Join(services, ",")
+// it has none, its services or tags changed, its CA changed or it is past
+// half-life.
+func (m *certManager) identity(k compiler.ProxyKey, services []string, tags map[string][]string, ttl time.Duration, now time.Time) (*WorkloadIdentity, error) {
+	ids := strings.Join(services, ",") + "|" + canonTags(tags)
 	m.mu.Lock()
 	ca := m.cas[k.Mesh]
 	pc := m.certs[k]
@@ -80,7 +100,7 @@ func (m *certManager) identity(k compiler.ProxyKey, services []string, ttl time.
 	}
 	if pc == nil || pc.identities != ids || pc.ca != ca || !now.Before(pc.rotateAt) {
 		// Sign without the lock: a round issues many certificates in parallel.
-		c, err := ca.IssueWorkload(pki.WorkloadRequest{Mesh: k.Mesh, Name: k.Name, Services: services, TTL: ttl}, now)
+		c, err := ca.IssueWorkload(pki.WorkloadRequest{Mesh: k.Mesh, Name: k.Name, Services: services, Tags: tags, TTL: ttl}, now)
 		if err != nil {
 			return nil, fmt.Errorf("issue certificate for %s: %w", k, err)
 		}
@@ -90,6 +110,22 @@ func (m *certManager) identity(k compiler.ProxyKey, services []string, ttl time.
 		m.mu.Unlock()
 	}
 	return &WorkloadIdentity{CertChainPEM: pc.cert.ChainPEM, KeyPEM: pc.cert.KeyPEM, CAPEM: ca.CertPEM, NotAfter: pc.cert.NotAfter, RotateAt: pc.rotateAt}, nil
+}
+
+// canonTags is tags as one comparable string (sorted keys and values).
+func canonTags(tags map[string][]string) string {
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		vs := append([]string(nil), tags[k]...)
+		sort.Strings(vs)
+		b.WriteString(k + "=" + strings.Join(vs, ",") + ";")
+	}
+	return b.String()
 }
 
 func (m *certManager) forget(k compiler.ProxyKey) {

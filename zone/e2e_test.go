@@ -326,6 +326,13 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 		})
 	})
 
+	t.Run("MeshServiceSubset allow: web v2 in, web v1 out", func(t *testing.T) {
+		subsetPermissionE2E(t, meshDir, func(name, svc, version string, outbound int) (int, func()) {
+			admin := sidecar(name, svc, version, webApp, outbound)
+			return admin, func() { procs[name].stop(t) }
+		}, viaWeb, freePort(t))
+	})
+
 	t.Run("MeshTimeout and MeshRetry", func(t *testing.T) {
 		// Without a retry policy the flaky backend's first attempt is what web gets.
 		code, _, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", "before-retry")

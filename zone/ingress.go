@@ -5,18 +5,31 @@ import (
 
 	"github.com/meshc/meshc/compiler"
 	"github.com/meshc/meshc/schema"
+	"github.com/meshc/meshc/xds"
 )
 
 // ZoneProxyPublisher is implemented by publishers that also serve zone
 // ingress proxies (XDSPublisher does). A publisher without it serves sidecars only.
 type ZoneProxyPublisher interface {
 	UpdateIngress(plan *compiler.IngressPlan) error
+	// UpdateEgress publishes a zone egress's plan with its identity in each
+	// mesh whose ExternalServices it serves (mesh → identity).
+	UpdateEgress(plan *compiler.IngressPlan, ids map[string]*WorkloadIdentity) error
 	RemoveNode(nodeID string)
 }
 
 // UpdateIngress translates and publishes a zone ingress's plan.
 func (p XDSPublisher) UpdateIngress(plan *compiler.IngressPlan) error {
 	return p.Server.UpdateIngress(p.Ctx, plan)
+}
+
+// UpdateEgress translates and publishes a zone egress's plan with its identities.
+func (p XDSPublisher) UpdateEgress(plan *compiler.IngressPlan, ids map[string]*WorkloadIdentity) error {
+	secs := map[string]*xds.Secrets{}
+	for mesh, id := range ids {
+		secs[mesh] = &xds.Secrets{CertPEM: id.CertChainPEM, KeyPEM: id.KeyPEM, CAPEM: id.CAPEM}
+	}
+	return p.Server.UpdateEgress(p.Ctx, plan, secs)
 }
 
 // RemoveNode drops the snapshots of a zone ingress or egress.
@@ -73,14 +86,27 @@ func (a *Agent) syncZoneProxies() {
 				a.log.Warn(r.Type+": "+msg, "name", r.Name)
 			}
 		}
-		if zp.published[plan.NodeID] == plan.Hash {
+		version := plan.Hash
+		var ids map[string]*WorkloadIdentity
+		if r.Type == schema.TypeZoneEgress {
+			ids = a.egressIdentities(plan)
+			for _, mesh := range sortedMeshes(ids) {
+				version += "|" + mesh + "@" + ids[mesh].NotAfter.String()
+			}
+		}
+		if zp.published[plan.NodeID] == version {
 			continue
 		}
-		if err := pub.UpdateIngress(plan); err != nil {
+		if r.Type == schema.TypeZoneEgress {
+			err = pub.UpdateEgress(plan, ids)
+		} else {
+			err = pub.UpdateIngress(plan)
+		}
+		if err != nil {
 			a.log.Error("zone proxy config not updated", "type", r.Type, "name", r.Name, "err", err)
 			continue
 		}
-		zp.published[plan.NodeID] = plan.Hash
+		zp.published[plan.NodeID] = version
 		a.log.Info("zone proxy config published", "type", r.Type, "name", r.Name, "routes", len(plan.Routes))
 	}
 	for id := range zp.published {
@@ -90,6 +116,34 @@ func (a *Agent) syncZoneProxies() {
 			delete(zp.warned, id)
 		}
 	}
+}
+
+// egressIdentities issues (or reuses) the egress's certificate in each mesh
+// whose ExternalServices it serves: spiffe://<mesh>/<external service> for
+// each of them, so sidecars accept the egress as that service. A mesh whose
+// CA the zone lacks is left out (logged); the egress then does not serve it.
+func (a *Agent) egressIdentities(plan *compiler.IngressPlan) map[string]*WorkloadIdentity {
+	b := a.planned()
+	now := a.now()
+	ids := map[string]*WorkloadIdentity{}
+	for mesh, svcs := range plan.ExternalIdentities() {
+		id, err := a.certs.identity(compiler.ProxyKey{Mesh: mesh, Name: plan.NodeID}, svcs, nil, meshTTL(b, mesh), now)
+		if err != nil {
+			a.log.Error("zone egress: no identity for the mesh's external services", "egress", plan.Name, "mesh", mesh, "err", err)
+			continue
+		}
+		ids[mesh] = id
+	}
+	return ids
+}
+
+func sortedMeshes(m map[string]*WorkloadIdentity) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func joinWarnings(ws []string) string {

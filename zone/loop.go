@@ -224,7 +224,7 @@ func (a *Agent) publish(affected map[compiler.ProxyKey]struct{}) {
 	parallel(len(jobs), func(i int) {
 		j := jobs[i]
 		if j.err == nil && j.plan.MTLS {
-			j.id, j.err = a.certs.identity(j.k, j.plan.Services, meshTTL(b, j.k.Mesh), now)
+			j.id, j.err = a.certs.identity(j.k, j.plan.Services, inboundTags(j.plan), meshTTL(b, j.k.Mesh), now)
 		}
 	})
 	for _, j := range jobs {

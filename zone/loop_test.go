@@ -68,8 +68,16 @@ func TestLoopPublishesAffectedProxiesWithCertificates(t *testing.T) {
 		t.Fatalf("first update: %v mtls=%v id=%v", p.Key, p.MTLS, id)
 	}
 	leaf, err := pki.ParseCertPEM(id.CertChainPEM)
-	if err != nil || len(leaf.URIs) != 1 || leaf.URIs[0].String() != "spiffe://default/web" {
-		t.Fatalf("web's certificate: %v %v", leaf, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SPIFFE id first, then a kuma:// SAN per inbound tag (the zone's own included).
+	var uris []string
+	for _, u := range leaf.URIs {
+		uris = append(uris, u.String())
+	}
+	if got := strings.Join(uris, " "); got != "spiffe://default/web kuma://kuma.io/zone/zone-a" {
+		t.Fatalf("web's certificate URI SANs = %q, want spiffe://default/web kuma://kuma.io/zone/zone-a", got)
 	}
 	// Standalone: the mesh CA was generated and persisted in the state dir.
 	if _, err := os.Stat(filepath.Join(state, "meshes", "default", "ca.crt")); err != nil {
@@ -123,11 +131,11 @@ func TestCertificatesRotateAtHalfLife(t *testing.T) {
 	ca, _ := pki.NewCA("default", pki.CAOptions{ECDSA: true}, now)
 	m.setCA(ca)
 	k := compiler.ProxyKey{Mesh: "default", Name: "web-1"}
-	a, err := m.identity(k, []string{"web"}, time.Hour, now)
+	a, err := m.identity(k, []string{"web"}, nil, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := m.identity(k, []string{"web"}, time.Hour, now.Add(10*time.Minute))
+	b, _ := m.identity(k, []string{"web"}, nil, time.Hour, now.Add(10*time.Minute))
 	if string(a.CertChainPEM) != string(b.CertChainPEM) {
 		t.Error("certificate reissued before half-life")
 	}
@@ -137,13 +145,20 @@ func TestCertificatesRotateAtHalfLife(t *testing.T) {
 	if due, _ := m.due(now.Add(31 * time.Minute)); len(due) != 1 {
 		t.Errorf("not due at half-life: %v", due)
 	}
-	c, _ := m.identity(k, []string{"web"}, time.Hour, now.Add(31*time.Minute))
+	c, _ := m.identity(k, []string{"web"}, nil, time.Hour, now.Add(31*time.Minute))
 	if string(c.CertChainPEM) == string(a.CertChainPEM) || !c.NotAfter.After(a.NotAfter) {
 		t.Error("certificate not rotated at half-life")
 	}
-	d, _ := m.identity(k, []string{"web", "admin"}, time.Hour, now.Add(31*time.Minute))
+	d, _ := m.identity(k, []string{"web", "admin"}, nil, time.Hour, now.Add(31*time.Minute))
 	if string(d.CertChainPEM) == string(c.CertChainPEM) {
 		t.Error("new services kept the old certificate")
+	}
+	e, _ := m.identity(k, []string{"web", "admin"}, map[string][]string{"version": {"v2"}}, time.Hour, now.Add(32*time.Minute))
+	if string(e.CertChainPEM) == string(d.CertChainPEM) {
+		t.Error("new inbound tags kept the old certificate")
+	}
+	if leaf, err := pki.ParseCertPEM(e.CertChainPEM); err != nil || len(leaf.URIs) != 3 || leaf.URIs[2].String() != "kuma://version/v2" {
+		t.Errorf("reissued certificate lacks kuma://version/v2: %v", err)
 	}
 }
 
