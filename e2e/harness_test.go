@@ -153,14 +153,33 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// handedOut are the ports freeAddr returned: the kernel may hand a released
+// port out again, and two listeners of the test (an Envoy admin and an
+// outbound) must not be given the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// freeAddr returns a loopback address with a free port, never one it
+// returned before in this test binary.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		handedOut.Lock()
+		dup := handedOut.ports[addr]
+		handedOut.ports[addr] = true
+		handedOut.Unlock()
+		if !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }

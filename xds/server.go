@@ -36,8 +36,9 @@ type ServerOptions struct {
 
 // Server serves xDS (ADS, state-of-the-world and delta) from a snapshot cache
 // holding one snapshot per node `<mesh>.<name>`. Envoy sidecars are served
-// from an ADS-ordered cache; proxyless gRPC nodes (node metadata
-// `proxyless: true`) from a cache that answers exactly the names requested.
+// from an ADS-ordered cache, every resource of a type at a time (see
+// answerWholeType); proxyless gRPC nodes (node metadata `proxyless: true`)
+// from a cache that answers exactly the names requested.
 type Server struct {
 	log        *slog.Logger
 	opts       ServerOptions
@@ -108,6 +109,7 @@ type streamState struct {
 	node   string
 	delta  bool
 	nonces map[string]string // response nonce → version sent
+	names  map[string]string // type URL → resource names last requested (SotW)
 }
 
 const maxNACKs = 256

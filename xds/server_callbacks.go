@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"path"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -14,7 +15,7 @@ import (
 func (s *Server) stream(id int64, node *corev3.Node, delta bool) (*streamState, *nodeState, bool) {
 	st := s.streams[id]
 	if st == nil {
-		st = &streamState{delta: delta, nonces: map[string]string{}}
+		st = &streamState{delta: delta, nonces: map[string]string{}, names: map[string]string{}}
 		s.streams[id] = st
 	}
 	connected := false
@@ -51,9 +52,14 @@ func (s *Server) onStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 				// version; claim the rejected version so it waits for new config.
 				req.VersionInfo = rejected
 			}
-		} else if req.GetResponseNonce() != "" {
+		} else if req.GetResponseNonce() != "" || req.GetVersionInfo() != "" {
+			// An ACK, or the first request of a stream to a restarted server:
+			// the version the proxy reports is the one it runs.
 			s.recordACK(n, req.GetTypeUrl(), req.GetVersionInfo())
 		}
+	}
+	if !proxylessMeta(req.GetNode()) {
+		s.answerWholeType(st, req)
 	}
 	var plan, sec = (*nodeState)(nil), (*Secrets)(nil)
 	if plBuild {
@@ -70,6 +76,38 @@ func (s *Server) onStreamRequest(id int64, req *discoveryv3.DiscoveryRequest) er
 		}
 	}
 	return nil
+}
+
+// answerWholeType makes the sidecar (ADS-mode) cache answer a request for
+// endpoints, routes or secrets with every resource of the type in the node's
+// snapshot, and answer again when the proxy's subscription changed.
+//
+// go-control-plane's ADS mode does not answer a request whose names do not
+// cover every resource of the type in the snapshot ("ADS mode: not responding
+// to request …"), and drops the watch when a new snapshot adds one, counting
+// on the proxy to ask again. Envoy asks again only when its subscription
+// changes, so a proxy that asked for identity_cert alone, or for one cluster's
+// endpoints, while the snapshot already held mesh_ca or the next cluster,
+// waits for ever (a secret) or 15 s (endpoints). And a response naming
+// resources the proxy did not watch yet is counted as delivered: when the
+// proxy subscribes to them at the same version, the cache answers nothing.
+// Snapshots hold exactly what the proxy's listeners and clusters refer to
+// (Resources.checkRefs), so the whole type is what the proxy needs; Envoy
+// ignores the resources it does not watch. Called with s.mu held.
+func (s *Server) answerWholeType(st *streamState, req *discoveryv3.DiscoveryRequest) {
+	u := req.GetTypeUrl()
+	if u != typeURLs[typeEndpoint] && u != typeURLs[typeRoute] && u != typeURLs[typeSecret] {
+		return
+	}
+	names := strings.Join(req.GetResourceNames(), "\x00")
+	prev, seen := st.names[u]
+	st.names[u] = names
+	req.ResourceNames = nil
+	if seen && prev != names && req.GetErrorDetail() == nil {
+		// The proxy watches resources it may have been sent unwatched:
+		// answer with the current version whatever it says it has.
+		req.VersionInfo = ""
+	}
 }
 
 func (s *Server) onStreamResponse(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
