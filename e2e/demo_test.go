@@ -67,14 +67,8 @@ func TestE2EDemo(t *testing.T) {
 		t.Fatalf("GET %s: %d %s", ui, code, page)
 	}
 
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("meshc demo did not stop within 30s of SIGINT:\n%s", tail(p.output(), 30))
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("meshc demo exited %d after SIGINT:\n%s", code, tail(p.output(), 30))
+	if err := p.StopWithin(syscall.SIGINT, 30*time.Second); err != nil {
+		t.Fatalf("meshc demo after SIGINT: %v:\n%s", err, tail(p.output(), 30))
 	}
 	if !regexp.MustCompile(`meshc demo: stopping`).MatchString(p.output()) {
 		t.Fatalf("no clean stop:\n%s", tail(p.output(), 30))

@@ -5,18 +5,14 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,67 +20,31 @@ import (
 	"github.com/meshc/meshc/internal/testenv"
 )
 
-var (
-	meshcBin string
-	binDir   string
-)
+// meshcBin is the meshc binary, built by TestMain before any test runs.
+var meshcBin string
 
 func TestMain(m *testing.M) {
 	var err error
-	binDir, err = os.MkdirTemp("", "meshc-e2e-")
-	if err != nil {
+	if meshcBin, err = testenv.BuildMeshc(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	meshcBin = filepath.Join(binDir, "meshc")
-	cmd := exec.Command("go", "build", "-o", meshcBin, "./cli/meshc")
-	cmd.Dir = testenv.ModuleRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build meshc: %v\n%s", err, out)
+		testenv.CleanupBuilds()
 		os.Exit(2)
 	}
 	code := m.Run()
-	os.RemoveAll(binDir)
+	testenv.CleanupBuilds()
 	os.Exit(code)
 }
 
-// proc is a process started by a test; its combined output is kept.
+// proc is a process started by a test (the shared testenv.Proc) and the test
+// it belongs to.
 type proc struct {
-	t    testing.TB
-	name string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
+	*testenv.Proc
+	t testing.TB
 }
 
 func startProc(t testing.TB, name string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("---- %s output (tail) ----\n%s", name, tail(p.output(), 80))
-		}
-	})
-	return p
+	return &proc{Proc: testenv.Start(t, name, bin, args...), t: t}
 }
 
 func meshc(t testing.TB, name string, args ...string) *proc {
@@ -92,107 +52,32 @@ func meshc(t testing.TB, name string, args ...string) *proc {
 	return startProc(t, name, meshcBin, args...)
 }
 
-// stop sends sig and waits (SIGKILL after 15 s).
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *proc) output() string { return p.Output() }
 
-// logged waits for a line matching re and returns its first submatch.
+// stop sends sig and waits (SIGKILL after 15 s).
+func (p *proc) stop(sig syscall.Signal) { _ = p.Stop(sig) }
+
+// logged waits up to 90s for output matching re and returns its first submatch.
 func (p *proc) logged(re string) string {
 	p.t.Helper()
-	rx := regexp.MustCompile(re)
-	var out string
-	waitFor(p.t, 90*time.Second, p.name+": "+re, func() error {
-		select {
-		case <-p.done:
-			p.t.Fatalf("%s exited:\n%s", p.name, tail(p.output(), 40))
-		default:
-		}
-		m := rx.FindStringSubmatch(p.output())
-		if m == nil {
-			return fmt.Errorf("not logged yet")
-		}
-		out = m[len(m)-1]
-		return nil
-	})
-	return out
+	return p.WaitLog(p.t, re, 90*time.Second)
 }
 
 // waitFor polls f until it returns nil or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, what, f)
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// handedOut are the ports freeAddr returned: the kernel may hand a released
-// port out again, and two listeners of the test (an Envoy admin and an
-// outbound) must not be given the same one.
-var handedOut = struct {
-	sync.Mutex
-	ports map[string]bool
-}{ports: map[string]bool{}}
+func tail(s string, n int) string { return testenv.Tail(s, n) }
 
 // freeAddr returns a loopback address with a free port, never one it
 // returned before in this test binary.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		handedOut.Lock()
-		dup := handedOut.ports[addr]
-		handedOut.ports[addr] = true
-		handedOut.Unlock()
-		if !dup {
-			return addr
-		}
-	}
-}
+func freeAddr(t testing.TB) string { t.Helper(); return testenv.FreeAddr(t) }
 
 func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
-func git(t testing.TB, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-}
+func git(t testing.TB, dir string, args ...string) { t.Helper(); testenv.Git(t, dir, args...) }
 
 func writeFile(t testing.TB, path, content string) {
 	t.Helper()

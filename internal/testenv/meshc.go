@@ -18,11 +18,19 @@ var (
 )
 
 // Meshc returns the path of a meshc binary built from this module, building it
-// the first time a test of the process asks. MESHC_E2E_RACE=1 (any value) builds it with
+// the first time a test of the process asks. MESHC_E2E_RACE set (e.g. =1) builds it with
 // -race, so the processes the tests start run under the race detector. A test
 // binary calling Meshc must call CleanupBuilds from its TestMain after m.Run.
 func Meshc(t testing.TB) string {
 	t.Helper()
+	if _, err := BuildMeshc(); err != nil {
+		t.Fatal(err)
+	}
+	return meshcPath
+}
+
+// BuildMeshc is Meshc for a TestMain that builds before any test runs.
+func BuildMeshc() (string, error) {
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "meshc-test-build-")
 		if buildErr != nil {
@@ -39,10 +47,7 @@ func Meshc(t testing.TB) string {
 			buildErr = fmt.Errorf("build meshc: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return meshcPath
+	return meshcPath, buildErr
 }
 
 // CleanupBuilds removes the binaries Meshc built; TestMain calls it after m.Run.

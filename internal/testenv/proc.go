@@ -56,7 +56,7 @@ func StartIn(t testing.TB, dir, name, bin string, args ...string) *Proc {
 			t.Errorf("%s reported a data race", name)
 		}
 		if t.Failed() {
-			t.Logf("---- %s output ----\n%s", name, Tail(p.Output(), 60))
+			t.Logf("---- %s output ----\n%s", name, Tail(p.Output(), 80))
 		}
 	})
 	return p
@@ -82,7 +82,10 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Stop sends sig unless the process already exited, and returns how it exited.
 // A process still running 15s after the signal is killed and fails the test.
-func (p *Proc) Stop(sig syscall.Signal) error {
+func (p *Proc) Stop(sig syscall.Signal) error { return p.StopWithin(sig, stopWait) }
+
+// StopWithin is Stop waiting up to wait.
+func (p *Proc) StopWithin(sig syscall.Signal, wait time.Duration) error {
 	select {
 	case <-p.done:
 		return p.err
@@ -92,11 +95,12 @@ func (p *Proc) Stop(sig syscall.Signal) error {
 	select {
 	case <-p.done:
 		return p.err
-	case <-time.After(stopWait):
+	case <-time.After(wait):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		p.t.Errorf("%s did not stop within %v of %v", p.Name, stopWait, sig)
-		return fmt.Errorf("%s did not stop within %v of %v", p.Name, stopWait, sig)
+		err := fmt.Errorf("%s did not stop within %v of %v", p.Name, wait, sig)
+		p.t.Error(err)
+		return err
 	}
 }
 
@@ -133,22 +137,40 @@ func Tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// FreeAddr returns a loopback address "127.0.0.1:PORT" whose port was free a
-// moment ago (the listener is closed before returning).
+// handedOut are the ports FreePort returned: the kernel may hand a released
+// port out again, and two listeners of a test (an Envoy admin and an
+// outbound) must not be given the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a loopback TCP port that was free a moment ago (the probe
+// listener is closed before returning) and that FreePort never returned
+// before in this test process.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		handedOut.Lock()
+		dup := handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if !dup {
+			return port
+		}
+	}
+}
+
+// FreeAddr is FreePort as an address, "127.0.0.1:PORT".
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
-}
-
-// FreePort is FreeAddr's port.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Eventually polls f every 20ms until it returns nil, failing the test with

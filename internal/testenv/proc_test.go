@@ -90,3 +90,15 @@ func TestGitRepoCommitPush(t *testing.T) {
 		t.Errorf("files after Remove+Commit: %q, want none", files)
 	}
 }
+
+func TestFreePortNeverRepeats(t *testing.T) {
+	t.Parallel()
+	seen := map[int]bool{}
+	for range 200 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("FreePort returned %d twice", p)
+		}
+		seen[p] = true
+	}
+}
