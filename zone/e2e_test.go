@@ -335,8 +335,11 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 	})
 
 	t.Run("MeshTimeout and MeshRetry", func(t *testing.T) {
+		// Request ids are unique per run: /flaky fails each id's first attempt
+		// only, and remembers ids for the life of the test binary (-count=N).
+		run := time.Now().UnixNano()
 		// Without a retry policy the flaky backend's first attempt is what web gets.
-		code, _, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", "before-retry")
+		code, _, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", fmt.Sprintf("before-retry-%d", run))
 		if err != nil || code != 503 {
 			t.Fatalf("flaky without MeshRetry: %d %v, want 503", code, err)
 		}
@@ -354,7 +357,7 @@ func TestE2EStandaloneZoneWithEnvoy(t *testing.T) {
 			t.Errorf("slow request took %v, the 500ms timeout did not cut it", took)
 		}
 		for i := 0; i < 20; i++ {
-			code, body, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", fmt.Sprintf("retry-%d", i))
+			code, body, err := get(ctx, client, viaWeb+"/flaky", "x-req-id", fmt.Sprintf("retry-%d-%d", run, i))
 			if err != nil || code != 200 {
 				t.Fatalf("flaky request %d with MeshRetry: %d %q %v", i, code, body, err)
 			}
