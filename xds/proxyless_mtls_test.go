@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/meshc/meshc/compiler"
+	"github.com/meshc/meshc/internal/testenv"
 	"github.com/meshc/meshc/pki"
 	"github.com/meshc/meshc/schema"
 )
@@ -50,17 +50,9 @@ func TestProxylessGRPCMutualTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
+		return testenv.StartGreeter(t, name, grpc.Creds(credentials.NewTLS(&tls.Config{
 			Certificates: []tls.Certificate{kp}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
 		})))
-		testgrpc.RegisterTestServiceServer(g, &backend{name: name})
-		go g.Serve(lis)
-		t.Cleanup(g.Stop)
-		return lis.Addr().(*net.TCPAddr).Port
 	}
 	p1, p2 := startTLSBackend("greeter-1"), startTLSBackend("greeter-2")
 

@@ -15,31 +15,12 @@ import (
 	grpcxds "google.golang.org/grpc/xds"
 
 	"github.com/meshc/meshc/compiler"
+	"github.com/meshc/meshc/internal/testenv"
 	"github.com/meshc/meshc/schema"
 )
 
-// backend is a real gRPC server that answers UnaryCall with its name.
-type backend struct {
-	testgrpc.UnimplementedTestServiceServer
-	name string
-}
-
-func (b *backend) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
-	return &testgrpc.SimpleResponse{ServerId: b.name}, nil
-}
-
-func startBackend(t *testing.T, name string) int {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(g, &backend{name: name})
-	go g.Serve(lis)
-	t.Cleanup(g.Stop)
-	return lis.Addr().(*net.TCPAddr).Port
-}
+// startBackend serves a real gRPC greeter answering with name.
+func startBackend(t *testing.T, name string) int { return testenv.StartGreeter(t, name) }
 
 // startADS serves s on a loopback port and returns its address.
 func startADS(t *testing.T, s *Server) string {

@@ -3,7 +3,6 @@ package zone_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,30 +14,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	grpcxds "google.golang.org/grpc/xds"
+
+	"github.com/meshc/meshc/internal/testenv"
 )
-
-// greeter is a real gRPC server that answers UnaryCall with its name.
-type greeter struct {
-	testgrpc.UnimplementedTestServiceServer
-	name string
-}
-
-func (g *greeter) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
-	return &testgrpc.SimpleResponse{ServerId: g.name}, nil
-}
-
-func startGreeter(t *testing.T, name string) int {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(g, &greeter{name: name})
-	go g.Serve(lis)
-	t.Cleanup(g.Stop)
-	return lis.Addr().(*net.TCPAddr).Port
-}
 
 func putDataplane(t *testing.T, cp, mesh, name, body string) {
 	t.Helper()
@@ -78,8 +56,8 @@ func TestE2EProxylessGRPCFromZone(t *testing.T) {
 	greeterDP := func(name string, port int) string {
 		return fmt.Sprintf("type: Dataplane\nmesh: plain\nname: %s\nnetworking:\n  address: 127.0.0.1\n  inbound:\n  - port: %d\n    tags:\n      kuma.io/service: greeter\n      kuma.io/protocol: grpc\n", name, port)
 	}
-	putDataplane(t, cp, "plain", "greeter-1", greeterDP("greeter-1", startGreeter(t, "greeter-1")))
-	putDataplane(t, cp, "plain", "greeter-2", greeterDP("greeter-2", startGreeter(t, "greeter-2")))
+	putDataplane(t, cp, "plain", "greeter-1", greeterDP("greeter-1", testenv.StartGreeter(t, "greeter-1")))
+	putDataplane(t, cp, "plain", "greeter-2", greeterDP("greeter-2", testenv.StartGreeter(t, "greeter-2")))
 	putDataplane(t, cp, "plain", "client", "type: Dataplane\nmesh: plain\nname: client\nnetworking:\n  address: 127.0.0.1\n  outbound:\n  - port: 10010\n    tags:\n      kuma.io/service: greeter\n")
 
 	bootstrap := fmt.Sprintf(`{

@@ -2,22 +2,16 @@ package zone
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshc/meshc/compiler"
-	"github.com/meshc/meshc/xds"
 )
 
 // A zone ingress's xDS stream (node `_zone-ingress.<name>`) is admitted with
@@ -25,25 +19,7 @@ import (
 // dataplane's token.
 func TestXDSZoneIngressToken(t *testing.T) {
 	t.Parallel()
-	tokens, err := LoadOrCreateTokens(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := xds.NewServer(xds.ServerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	g := grpc.NewServer(grpc.StreamInterceptor(XDSAuth(tokens, time.Now)))
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	defer func() { srv.Close(); g.Stop() }()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	tokens, client := authedADS(t)
 	good, _ := tokens.Issue(compiler.IngressNodePrefix, "ingress-1", time.Hour, time.Now())
 	dp, _ := tokens.Issue("default", "ingress-1", time.Hour, time.Now())
 	for _, tc := range []struct {

@@ -23,25 +23,7 @@ import (
 // opens ADS streams as a dataplane would.
 func TestXDSRequiresDataplaneToken(t *testing.T) {
 	t.Parallel()
-	tokens, err := LoadOrCreateTokens(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := xds.NewServer(xds.ServerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	g := grpc.NewServer(grpc.StreamInterceptor(XDSAuth(tokens, time.Now)))
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	defer func() { srv.Close(); g.Stop() }()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	tokens, client := authedADS(t)
 
 	good, _ := tokens.Issue("default", "web-1", time.Hour, time.Now())
 	other, _ := tokens.Issue("default", "web-2", time.Hour, time.Now())
@@ -74,4 +56,28 @@ func TestXDSRequiresDataplaneToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// authedADS serves the real xDS server behind XDSAuth on loopback and returns
+// the zone's token issuer and an ADS client to open streams as a proxy would.
+func authedADS(t *testing.T) (*Tokens, discoveryv3.AggregatedDiscoveryServiceClient) {
+	t.Helper()
+	tokens, err := LoadOrCreateTokens(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := xds.NewServer(xds.ServerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	g := grpc.NewServer(grpc.StreamInterceptor(XDSAuth(tokens, time.Now)))
+	srv.Register(g)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(ln) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); srv.Close(); g.Stop() })
+	return tokens, discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
 }
