@@ -426,35 +426,17 @@ func TestE2ECrossZone(t *testing.T) {
 		tp.push("route through the zone egress", map[string]string{"mesh.yaml": withEgress})
 		// web-a's only endpoint for backend (zone-b) is now the egress.
 		waitFor(t, 60*time.Second, "web-a reaches zone-b through the egress", func() error {
-			var dump struct {
-				Resources map[string][]struct {
-					ClusterName string `json:"clusterName"`
-					Endpoints   []struct {
-						LbEndpoints []struct {
-							Endpoint struct {
-								Address struct {
-									SocketAddress struct {
-										PortValue int `json:"portValue"`
-									} `json:"socketAddress"`
-								} `json:"address"`
-							} `json:"endpoint"`
-						} `json:"lbEndpoints"`
-					} `json:"endpoints"`
-				} `json:"resources"`
-			}
-			if err := getJSON("http://"+tp.zones["zone-a"].api+"/meshes/default/dataplanes/web-a/xds", &dump); err != nil {
+			ports, err := tp.clusterEndpointPorts("zone-a", "web-a", "backend")
+			if err != nil {
 				return err
 			}
-			for _, cla := range dump.Resources["envoy.config.endpoint.v3.ClusterLoadAssignment"] {
-				if cla.ClusterName == "backend" && len(cla.Endpoints) == 1 && len(cla.Endpoints[0].LbEndpoints) == 1 &&
-					fmt.Sprint(cla.Endpoints[0].LbEndpoints[0].Endpoint.Address.SocketAddress.PortValue) == portOf(egressAddr) {
-					if c := counts(tp.client, webURL, 100); failures(c) > 0 || share(c, "backend-b") != 1 {
-						return fmt.Errorf("answers %v", c)
-					}
-					return nil
-				}
+			if len(ports) != 1 || fmt.Sprint(ports[0]) != portOf(egressAddr) {
+				return fmt.Errorf("backend's endpoints are %v, not the egress %s yet", ports, egressAddr)
 			}
-			return fmt.Errorf("backend's endpoint is not the egress yet")
+			if c := counts(tp.client, webURL, 100); failures(c) > 0 || share(c, "backend-b") != 1 {
+				return fmt.Errorf("answers %v", c)
+			}
+			return nil
 		})
 		// An ExternalService (an HTTP server outside the mesh) is reached through the egress only.
 		httpbin := startApp(t, "httpbin")
